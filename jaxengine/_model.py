@@ -1,0 +1,130 @@
+r"""The engine: bath rates, Hamiltonian and jump operators (paper eqs 2-4 and 19).
+
+$$H = \varepsilon_h n_h + \varepsilon_c n_c + g(\sigma_+^{(h)}\sigma_-^{(c)} + \sigma_-^{(h)}\sigma_+^{(c)})
+      + \kappa_h \sigma_x^{(h)} + \kappa_c \sigma_x^{(c)}, \qquad \varepsilon_c = \varepsilon_h + \delta,$$
+
+and for each qubit $j \in \{h, c\}$ the local dissipator $\gamma_j^+ D[\sigma_+^{(j)}] + \gamma_j^- D[\sigma_-^{(j)}]$
+with bosonic rates $\gamma_j^+ = \gamma_j n_B$, $\gamma_j^- = \gamma_j (1 + n_B)$ (eq 4) or fermionic rates
+$\gamma_j^+ = \gamma_j f$, $\gamma_j^- = \gamma_j (1 - f)$, each evaluated at the qubit's OWN bare gap
+$\varepsilon_j$ and bath temperature $T_j$.
+
+Both $H$ and the dissipators are linear in the nine numbers returned by `_coefficients` (the "theta" vector); the fast
+real-basis kernel uses this to build the Liouvillian as one contraction with a constant tensor.
+"""
+
+import jax.numpy as jnp
+import numpy as np
+
+from . import _operators as ops
+from ._checks import prepare
+from ._params import EngineParams
+
+# H = sum_k theta_k H_OPS[k] for the first five coefficients (eps_h, eps_c, g, kappa_h, kappa_c).
+H_OPS = np.stack(
+    [
+        ops.embed(ops.NUMBER, "h"),
+        ops.embed(ops.NUMBER, "c"),
+        ops.embed(ops.SIGMA_PLUS, "h") @ ops.embed(ops.SIGMA_MINUS, "c")
+        + ops.embed(ops.SIGMA_MINUS, "h") @ ops.embed(ops.SIGMA_PLUS, "c"),
+        ops.embed(ops.SIGMA_X, "h"),
+        ops.embed(ops.SIGMA_X, "c"),
+    ]
+)
+# Unit-rate jump operators in the public order: sigma+_h, sigma-_h, sigma+_c, sigma-_c.
+JUMP_OPS = np.stack(
+    [
+        ops.embed(ops.SIGMA_PLUS, "h"),
+        ops.embed(ops.SIGMA_MINUS, "h"),
+        ops.embed(ops.SIGMA_PLUS, "c"),
+        ops.embed(ops.SIGMA_MINUS, "c"),
+    ]
+)
+THETA_NAMES = (
+    "eps_h",
+    "eps_c",
+    "g",
+    "kappa_h",
+    "kappa_c",
+    "gamma_h_plus",
+    "gamma_h_minus",
+    "gamma_c_plus",
+    "gamma_c_minus",
+)
+
+
+def _occupation(eps, T, bath):
+    """Thermal occupation and its complement, (n, 1 + n) for bosons or (f, 1 - f) for fermions; exact at T = 0."""
+    pos = T > 0
+    x = jnp.where(pos, eps / jnp.where(pos, T, 1), jnp.inf)  # double where: finite gradients at T = 0
+    if bath == "bosonic":
+        # expm1 keeps n_B accurate for x -> 0 and gives exactly 0 (not nan) for x -> inf
+        return 1 / jnp.expm1(x), -1 / jnp.expm1(-x)
+    t = jnp.tanh(x / 2)
+    return (1 - t) / 2, (1 + t) / 2
+
+
+def occupations(p: EngineParams):
+    r"""Bath occupations at the qubits' own gaps: $(n_h, n_c)$ ($n_B$ for bosons, $f$ for fermions)."""
+    p, _ = prepare(p)
+    return _occupation(p.eps_h, p.T_h, p.bath)[0], _occupation(p.eps_c, p.T_c, p.bath)[0]
+
+
+def _rates(p: EngineParams):
+    """(gamma_h+, gamma_h-, gamma_c+, gamma_c-) of prepared parameters."""
+    up_h, down_h = _occupation(p.eps_h, p.T_h, p.bath)
+    up_c, down_c = _occupation(p.eps_c, p.T_c, p.bath)
+    return p.gamma_h * up_h, p.gamma_h * down_h, p.gamma_c * up_c, p.gamma_c * down_c
+
+
+def rates(p: EngineParams):
+    r"""Transition rates $(\gamma_h^+, \gamma_h^-, \gamma_c^+, \gamma_c^-)$, each of the batch shape of `p`.
+
+    Examples:
+        >>> import jaxengine as je
+        >>> up, down, _, _ = je.rates(je.EngineParams(T_h=0.7))
+        >>> round(float(down - up), 12)  # gamma_h^- - gamma_h^+ is the bare rate gamma_h
+        0.001
+    """
+    p, _ = prepare(p)
+    return _rates(p)
+
+
+def _coefficients(p: EngineParams):
+    """The nine real numbers that H and the dissipator are linear in, stacked on a last axis of size 9."""
+    return jnp.stack([p.eps_h, p.eps_c, p.g, p.kappa_h, p.kappa_c, *_rates(p)], axis=-1)
+
+
+def _hamiltonian(p: EngineParams):
+    theta = _coefficients(p)[..., :5]
+    cdtype = jnp.result_type(theta.dtype, jnp.complex64)
+    return jnp.einsum("...k,kij->...ij", theta.astype(cdtype), jnp.asarray(H_OPS, dtype=cdtype))
+
+
+def hamiltonian(p: EngineParams):
+    r"""The full system Hamiltonian (eq 19, with eq 2's exchange term), shape (..., 4, 4).
+
+    Examples:
+        >>> import jaxengine as je
+        >>> H = je.hamiltonian(je.EngineParams(delta=0.01, g=0.1))
+        >>> H.real.round(3).tolist()[1]  # the |10> row: eps_h on the diagonal, g to |01>
+        [0.0, 1.0, 0.1, 0.0]
+    """
+    p, _ = prepare(p)
+    return _hamiltonian(p)
+
+
+def _jump_operators(p: EngineParams):
+    r = jnp.stack(_rates(p), axis=-1)
+    cdtype = jnp.result_type(r.dtype, jnp.complex64)
+    return jnp.sqrt(r).astype(cdtype)[..., None, None] * jnp.asarray(JUMP_OPS, dtype=cdtype)
+
+
+def jump_operators(p: EngineParams):
+    r"""Rate-weighted jump operators $\sqrt{\gamma_h^+}\sigma_+^{(h)}, \sqrt{\gamma_h^-}\sigma_-^{(h)},
+    \sqrt{\gamma_c^+}\sigma_+^{(c)}, \sqrt{\gamma_c^-}\sigma_-^{(c)}$.
+
+    Returns:
+        (array of shape (..., 4, 4, 4)) with the operator axis third-last.
+    """
+    p, _ = prepare(p)
+    return _jump_operators(p)

@@ -1,0 +1,111 @@
+r"""Steady states: $\mathcal{L}\rho = 0$, $\mathrm{Tr}\rho = 1$, for one point or any batch of points.
+
+Two paths, chosen statically by the type of the argument:
+
+- `EngineParams`: the engine's real 15×15 system in the Pauli basis (`_kernel`), built directly from the rates.
+- A Liouvillian array (..., n², n²) in column stacking: the generic dense reference. The row of $\rho_{00}$ is
+  replaced by the trace condition $\mathrm{vec}(I)^T\mathrm{vec}(\rho) = 1$ (trace preservation makes that row a
+  combination of the other diagonal rows, so no information is lost) and the complex system is solved by LU.
+
+Both report, per point, `residual` $= \|\mathcal{L}\,\mathrm{vec}(\rho)\|_2$ and `ok` (finite, residual at roundoff
+level, no numerically zero pivot). A singular point (e.g. no dissipation, where the steady state is not unique) is
+data: `ok=False` there. With `throw=True` (the default) a failure anywhere raises one `RuntimeError` after the
+computation, when the result is concrete; under `jit` the mask is returned as is.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _kernel
+from ._checks import check_square, flat, is_concrete, prepare, unflat
+from ._params import EngineParams
+
+
+class SteadyState(NamedTuple):
+    """Result of `steady_state`.
+
+    Attributes:
+        rho: (array of shape (..., n, n)) steady-state density matrix, complex.
+        residual: (array of shape (...)) $\\|\\mathcal{L}\\,\\mathrm{vec}(\\rho)\\|_2$.
+        ok: (bool array of shape (...)) whether the solve at that point is trustworthy.
+    """
+
+    rho: jax.Array
+    residual: jax.Array
+    ok: jax.Array
+
+
+def raise_if_failed(ok, what: str):
+    """The `throw=True` policy: one `RuntimeError` naming how many points failed and the first index."""
+    if not is_concrete(ok):
+        return
+    ok = np.asarray(ok)
+    if ok.all():
+        return
+    bad = np.argwhere(~np.atleast_1d(ok))
+    first = tuple(int(i) for i in bad[0]) if ok.ndim else ()
+    raise RuntimeError(
+        f"{what} failed at {len(bad)} of {max(ok.size, 1)} grid points (first at index {first}): the steady state is "
+        "not unique or the system is numerically singular there (e.g. no dissipation). Pass throw=False to get the "
+        "results with their `ok` mask and `residual`."
+    )
+
+
+@jax.jit
+def _engine_steady(p: EngineParams) -> SteadyState:
+    x, residual, ok = _kernel.engine_solve(p)
+    return SteadyState(_kernel.rho_from_pauli(x), residual, ok)
+
+
+@jax.jit
+def _generic_steady(L) -> SteadyState:
+    n2 = L.shape[-1]
+    n = round(n2**0.5)
+    trace_row = jnp.eye(n, dtype=L.dtype).reshape(-1)  # vec(I) is the same in either stacking
+    A = L.at[..., 0, :].set(jnp.broadcast_to(trace_row, L.shape[:-2] + (n2,)))
+    b = jnp.zeros(L.shape[:-1], L.dtype).at[..., 0].set(1)
+    x, rel_pivot = _kernel.lu_solve_checked(A, b)
+    residual = jnp.linalg.norm(jnp.einsum("...ij,...j->...i", L, x), axis=-1)
+    x_norm = jnp.linalg.norm(x, axis=-1)
+    ok = _kernel.health(residual, jnp.linalg.norm(L, axis=(-1, -2)), x_norm, rel_pivot, n2, x.real.dtype)
+    rho = jnp.swapaxes(x.reshape(x.shape[:-1] + (n, n)), -1, -2)
+    rho = (rho + jnp.conj(jnp.swapaxes(rho, -1, -2))) / 2  # remove the roundoff-level anti-Hermitian part
+    return SteadyState(rho, residual, ok)
+
+
+def steady_state(system, *, throw: bool = True) -> SteadyState:
+    r"""Steady state of the engine, or of any Lindblad generator.
+
+    Args:
+        system: an `EngineParams` (any batch shape), or a Liouvillian array of shape (..., n², n²) in column
+            stacking (as returned by `liouvillian`).
+        throw: raise `RuntimeError` if the solve failed at any point (see the module docstring); with False, inspect
+            `ok` instead.
+
+    Returns:
+        `SteadyState(rho, residual, ok)` with `rho` of shape (..., n, n) (n = 4 for the engine).
+
+    Examples:
+        >>> import jaxengine as je
+        >>> ss = je.steady_state(je.EngineParams(T_h=0.7))
+        >>> ss.rho.shape, bool(ss.ok)
+        ((4, 4), True)
+    """
+    if isinstance(system, EngineParams):
+        p, shape = prepare(system)
+        out = unflat(_engine_steady(flat(p)), shape)
+    else:
+        L = check_square("system", system)
+        n = round(L.shape[-1] ** 0.5)
+        if n * n != L.shape[-1]:
+            raise ValueError(
+                f"Argument `system` must be an EngineParams or a Liouvillian of shape (..., n², n²), but has shape "
+                f"system.shape={L.shape} ({L.shape[-1]} is not a square)."
+            )
+        out = _generic_steady(L.astype(jnp.result_type(L.dtype, jnp.complex64)))
+    if throw:
+        raise_if_failed(out.ok, "steady_state")
+    return out
