@@ -81,9 +81,13 @@ def stable_x_negativity(r1, r4, c):
 
 
 def witness_ratio(J, J_c):
-    """|J| / J_c with 0/0 -> 0 (no current, no entanglement) and x/0 -> inf, gradient-safe."""
+    """|J| / J_c, and 0 where J_c = 0, gradient-safe (double where).
+
+    J_c = 0 only at g = 0 or when both baths are at T = 0, and there the exact current vanishes as well: a numerical
+    J of roundoff size must not turn into an infinite witness.
+    """
     pos = J_c > 0
-    return jnp.where(pos, jnp.abs(J) / jnp.where(pos, J_c, 1), jnp.where(J == 0, 0.0, jnp.inf).astype(J.dtype))
+    return jnp.where(pos, jnp.abs(J) / jnp.where(pos, J_c, 1), jnp.zeros_like(J))
 
 
 def _check_kappa_zero(p: EngineParams, what: str):
@@ -117,7 +121,7 @@ def _closed_form_impl(p: EngineParams) -> Observables:
     M = _kernel.engine_generator(p)
     x = jnp.einsum("kij,...ji->...k", jnp.asarray(_kernel.PAULI, dtype=c.dtype), rho).real
     residual = jnp.linalg.norm(jnp.einsum("...ij,...j->...i", M, x), axis=-1) / 2
-    ok = _kernel.health(
+    residual, ok = _kernel.health(
         residual,
         jnp.linalg.norm(M, axis=(-1, -2)) / 2,
         jnp.linalg.norm(x, axis=-1) / 2,

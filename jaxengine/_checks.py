@@ -76,6 +76,7 @@ def prepare(p: EngineParams) -> tuple[EngineParams, tuple[int, ...]]:
     shape = batch_shape(p)
     _check_values(p)
     values = [getattr(p, name) for name in NUMERIC_FIELDS]
+    values = [np.asarray(v) if isinstance(v, (list, tuple)) else v for v in values]
     dtype = jnp.result_type(*values)
     if not jnp.issubdtype(dtype, jnp.inexact):
         dtype = jnp.result_type(float)
@@ -107,3 +108,12 @@ def flat(p: EngineParams) -> EngineParams:
 def unflat(tree, shape: tuple[int, ...]):
     """Give every leaf of a result computed on `flat` parameters its batch shape back."""
     return jax.tree.map(lambda y: y.reshape(shape + y.shape[1:]), tree)
+
+
+def complex_dtype(*dtypes):
+    """The complex dtype matching the widest of `dtypes` (real or complex), without implicit promotion.
+
+    Written out because `jnp.result_type(float64, complex64)` is an error under strict dtype promotion.
+    """
+    bits = max(jnp.finfo(jnp.dtype(d)).bits if jnp.issubdtype(d, jnp.inexact) else 64 for d in dtypes)
+    return jnp.dtype(jnp.complex128 if bits > 32 else jnp.complex64)

@@ -68,14 +68,18 @@ def lu_solve_checked(A, b):
 
 
 def health(residual, op_norm, x_norm, rel_pivot, n, dtype):
-    """`ok` mask: finite, residual at roundoff level, and no (numerically) zero pivot."""
+    """(residual, ok): ok = finite, residual at roundoff level, and no (numerically) zero pivot.
+
+    A non-finite residual is reported as +inf, so that `residual` stays a meaningful number at failed points.
+    """
     eps = jnp.finfo(dtype).eps
-    return (
+    ok = (
         jnp.isfinite(residual)
         & jnp.isfinite(x_norm)
         & (residual <= 100 * n * eps * op_norm * x_norm)
         & (rel_pivot > n * eps)
     )
+    return jnp.where(jnp.isfinite(residual), residual, jnp.inf), ok
 
 
 def engine_solve(p):
@@ -84,7 +88,7 @@ def engine_solve(p):
     y, rel_pivot = lu_solve_checked(M[..., 1:, 1:], -M[..., 1:, 0])
     x = jnp.concatenate([jnp.ones_like(y[..., :1]), y], axis=-1)
     residual = jnp.linalg.norm(jnp.einsum("...ij,...j->...i", M, x), axis=-1) / 2
-    ok = health(
+    residual, ok = health(
         residual, jnp.linalg.norm(M, axis=(-1, -2)) / 2, jnp.linalg.norm(x, axis=-1) / 2, rel_pivot, 15, x.dtype
     )
     return x, residual, ok

@@ -15,7 +15,7 @@ Conventions (pinned by tests/test_liouvillian.py):
 
 import jax.numpy as jnp
 
-from ._checks import check_square
+from ._checks import check_square, complex_dtype
 
 
 def _dag(x):
@@ -84,8 +84,15 @@ def liouvillian(H, jump_ops):
             f"Argument `jump_ops` must have shape (..., k, {H.shape[-1]}, {H.shape[-1]}) to match H, "
             f"but has shape jump_ops.shape={jump_ops.shape}."
         )
-    dtype = jnp.result_type(H.dtype, jump_ops.dtype, jnp.complex64)
-    H, jump_ops = H.astype(dtype), jump_ops.astype(dtype)
+    dtype = complex_dtype(H.dtype, jump_ops.dtype)
+    try:
+        batch = jnp.broadcast_shapes(H.shape[:-2], jump_ops.shape[:-3])
+    except ValueError:
+        raise ValueError(
+            f"The batch shapes of `H` {H.shape[:-2]} and `jump_ops` {jump_ops.shape[:-3]} do not broadcast."
+        ) from None
+    H = jnp.broadcast_to(H.astype(dtype), batch + H.shape[-2:])
+    jump_ops = jnp.broadcast_to(jump_ops.astype(dtype), batch + jump_ops.shape[-3:])
     L = -1j * (spre(H) - spost(H))
     if jump_ops.shape[-3] > 0:
         L = L + dissipator(jump_ops).sum(axis=-3)
@@ -97,7 +104,7 @@ def lindblad_rhs(H, jump_ops, rho):
 
     The reference that `liouvillian` is tested against, and a cheap way to apply the generator to a few states.
     """
-    dtype = jnp.result_type(H.dtype, jump_ops.dtype, rho.dtype, jnp.complex64)
+    dtype = complex_dtype(H.dtype, jump_ops.dtype, rho.dtype)
     H, jump_ops, rho = H.astype(dtype), jump_ops.astype(dtype), rho.astype(dtype)
     out = -1j * (H @ rho - rho @ H)
     r = rho[..., None, :, :]

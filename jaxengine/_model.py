@@ -12,11 +12,12 @@ Both $H$ and the dissipators are linear in the nine numbers returned by `_coeffi
 real-basis kernel uses this to build the Liouvillian as one contraction with a constant tensor.
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import _operators as ops
-from ._checks import prepare
+from ._checks import complex_dtype, prepare
 from ._params import EngineParams
 
 # H = sum_k theta_k H_OPS[k] for the first five coefficients (eps_h, eps_c, g, kappa_h, kappa_c).
@@ -59,8 +60,8 @@ def _occupation(eps, T, bath):
     if bath == "bosonic":
         # expm1 keeps n_B accurate for x -> 0 and gives exactly 0 (not nan) for x -> inf
         return 1 / jnp.expm1(x), -1 / jnp.expm1(-x)
-    t = jnp.tanh(x / 2)
-    return (1 - t) / 2, (1 + t) / 2
+    # sigmoid(-x) = 1/(e^x + 1) without the cancellation of (1 - tanh(x/2))/2 at large x
+    return jax.nn.sigmoid(-x), jax.nn.sigmoid(x)
 
 
 def occupations(p: EngineParams):
@@ -96,7 +97,7 @@ def _coefficients(p: EngineParams):
 
 def _hamiltonian(p: EngineParams):
     theta = _coefficients(p)[..., :5]
-    cdtype = jnp.result_type(theta.dtype, jnp.complex64)
+    cdtype = complex_dtype(theta.dtype)
     return jnp.einsum("...k,kij->...ij", theta.astype(cdtype), jnp.asarray(H_OPS, dtype=cdtype))
 
 
@@ -115,8 +116,8 @@ def hamiltonian(p: EngineParams):
 
 def _jump_operators(p: EngineParams):
     r = jnp.stack(_rates(p), axis=-1)
-    cdtype = jnp.result_type(r.dtype, jnp.complex64)
-    return jnp.sqrt(r).astype(cdtype)[..., None, None] * jnp.asarray(JUMP_OPS, dtype=cdtype)
+    cdtype = complex_dtype(r.dtype)
+    return jnp.einsum("...k,kij->...kij", jnp.sqrt(r).astype(cdtype), jnp.asarray(JUMP_OPS, dtype=cdtype))
 
 
 def jump_operators(p: EngineParams):

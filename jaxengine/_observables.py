@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from . import _model
 from ._analytic import Observables, _closed, witness_ratio
-from ._checks import check_square, flat, prepare, unflat
+from ._checks import check_square, complex_dtype, flat, prepare, unflat
 from ._liouvillian import _dag
 from ._params import EngineParams
 from ._steady import _engine_steady, raise_if_failed
@@ -95,7 +95,7 @@ def heat_currents(p: EngineParams, rho):
     rho = check_square("rho", rho, 4)
     shape = jnp.broadcast_shapes(shape, rho.shape[:-2])
     p = jax.tree.map(lambda x: jnp.broadcast_to(x, shape), p)
-    rho = jnp.broadcast_to(rho, shape + (4, 4)).astype(jnp.result_type(rho.dtype, p.eps_h.dtype, jnp.complex64))
+    rho = jnp.broadcast_to(rho, shape + (4, 4)).astype(complex_dtype(rho.dtype, p.eps_h.dtype))
     return _heat_currents(p, rho)
 
 

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _kernel
-from ._checks import check_square, flat, is_concrete, prepare, unflat
+from ._checks import check_square, complex_dtype, flat, is_concrete, prepare, unflat
 from ._params import EngineParams
 
 
@@ -70,7 +70,7 @@ def _generic_steady(L) -> SteadyState:
     x, rel_pivot = _kernel.lu_solve_checked(A, b)
     residual = jnp.linalg.norm(jnp.einsum("...ij,...j->...i", L, x), axis=-1)
     x_norm = jnp.linalg.norm(x, axis=-1)
-    ok = _kernel.health(residual, jnp.linalg.norm(L, axis=(-1, -2)), x_norm, rel_pivot, n2, x.real.dtype)
+    residual, ok = _kernel.health(residual, jnp.linalg.norm(L, axis=(-1, -2)), x_norm, rel_pivot, n2, x.real.dtype)
     rho = jnp.swapaxes(x.reshape(x.shape[:-1] + (n, n)), -1, -2)
     rho = (rho + jnp.conj(jnp.swapaxes(rho, -1, -2))) / 2  # remove the roundoff-level anti-Hermitian part
     return SteadyState(rho, residual, ok)
@@ -105,7 +105,7 @@ def steady_state(system, *, throw: bool = True) -> SteadyState:
                 f"Argument `system` must be an EngineParams or a Liouvillian of shape (..., n², n²), but has shape "
                 f"system.shape={L.shape} ({L.shape[-1]} is not a square)."
             )
-        out = _generic_steady(L.astype(jnp.result_type(L.dtype, jnp.complex64)))
+        out = _generic_steady(L.astype(complex_dtype(L.dtype)))
     if throw:
         raise_if_failed(out.ok, "steady_state")
     return out

@@ -36,7 +36,7 @@ def point(p, i):
 
 def np_rates(eps, T, gamma, bath="bosonic"):
     if bath == "bosonic":
-        n = 1 / np.expm1(eps / T) if T > 0 else 0.0
+        n = np.exp(-eps / T) / -np.expm1(-eps / T) if T > 0 else 0.0
         return gamma * n, gamma * (1 + n)
     f = 1 / (np.exp(eps / T) + 1) if T > 0 else 0.0
     return gamma * f, gamma * (1 - f)
@@ -88,3 +88,65 @@ def np_negativity(rho):
     r = rho.reshape(2, 2, 2, 2).transpose(0, 3, 2, 1).reshape(4, 4)
     lam = np.linalg.eigvalsh(r)
     return np.sum(np.maximum(-lam, 0))
+
+
+def mp_steady(p, dps=40):
+    """Steady state of one point in `dps`-digit arithmetic (mpmath), rows of rho00 replaced by the trace."""
+    import mpmath as mp
+
+    mp.mp.dps = dps
+    H, c_ops = np_model(p)
+    eps_c = mp.mpf(p.eps_h) + mp.mpf(p.delta)
+
+    def rates(eps, T, gamma):
+        x = mp.mpf(eps) / mp.mpf(T)
+        if p.bath == "bosonic":
+            n = 1 / mp.expm1(x)
+            return mp.mpf(gamma) * n, mp.mpf(gamma) * (1 + n)
+        f = 1 / (mp.exp(x) + 1)
+        return mp.mpf(gamma) * f, mp.mpf(gamma) * (1 - f)
+
+    r = [*rates(p.eps_h, p.T_h, p.gamma_h), *rates(eps_c, p.T_c, p.gamma_c)]
+    Hm = mp.matrix(4, 4)
+    k = np.kron
+    ops = [
+        (mp.mpf(p.eps_h), k(SP @ SM, I2)),
+        (eps_c, k(I2, SP @ SM)),
+        (mp.mpf(p.g), k(SP, SM) + k(SM, SP)),
+        (mp.mpf(p.kappa_h), k(SX, I2)),
+        (mp.mpf(p.kappa_c), k(I2, SX)),
+    ]
+    for coef, op in ops:
+        for i in range(4):
+            for j in range(4):
+                if op[i, j] != 0:
+                    Hm[i, j] += coef * float(op[i, j].real)
+    units = [k(SP, I2), k(SM, I2), k(I2, SP), k(I2, SM)]
+    n = 4
+    # column stacking: index i + 4 j <-> rho[i, j]
+    L = mp.matrix(16, 16)
+
+    def add_left_right(A, B, coef):  # coef * A X B
+        for i in range(n):
+            for j in range(n):
+                for a in range(n):
+                    for b in range(n):
+                        if A[i, a] != 0 and B[b, j] != 0:
+                            L[i + n * j, a + n * b] += coef * A[i, a] * B[b, j]
+
+    eye = mp.eye(4)
+    add_left_right(Hm, eye, mp.mpc(0, -1))
+    add_left_right(eye, Hm, mp.mpc(0, 1))
+    for rate, u in zip(r, units, strict=True):
+        um = mp.matrix(u.real.tolist())
+        ud = um.T
+        udu = ud * um
+        add_left_right(um, ud, rate)
+        add_left_right(udu, eye, -rate / 2)
+        add_left_right(eye, udu, -rate / 2)
+    b = mp.matrix(16, 1)
+    for j in range(16):
+        L[0, j] = 1 if j in (0, 5, 10, 15) else 0
+    b[0] = 1
+    x = mp.lu_solve(L, b)
+    return [[x[i + n * j] for j in range(n)] for i in range(n)]
