@@ -105,7 +105,12 @@ def _observables_impl(p: EngineParams) -> Observables:
     Q_h, Q_c = _heat_currents(p, rho)
     J = Q_h - Q_c
     J_c = _closed(p)["J_c"]  # parameters only (eq 18), independent of kappa
-    return Observables(rho, Q_h, Q_c, J, negativity(rho), concurrence(rho), J_c, witness_ratio(J, J_c), residual, ok)
+    N = negativity(rho)
+    # jaxlib 0.10's batched LAPACK kernels (eigh, lu) fan out on XLA's intra-op pool and block on it: two of them
+    # running concurrently can take every thread of a 2-core pool and deadlock (seen here). A false data dependency
+    # (XLA does not fold x * 0 for floats, which could be nan) orders the eigh of `concurrence` after that of N.
+    rho_c = rho + (0 * N).astype(rho.dtype)[..., None, None]
+    return Observables(rho, Q_h, Q_c, J, N, concurrence(rho_c), J_c, witness_ratio(J, J_c), residual, ok)
 
 
 def observables(p: EngineParams, *, throw: bool = True) -> Observables:

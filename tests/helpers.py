@@ -38,7 +38,7 @@ def np_rates(eps, T, gamma, bath="bosonic"):
     if bath == "bosonic":
         n = np.exp(-eps / T) / -np.expm1(-eps / T) if T > 0 else 0.0
         return gamma * n, gamma * (1 + n)
-    f = 1 / (np.exp(eps / T) + 1) if T > 0 else 0.0
+    f = np.exp(-eps / T) / (1 + np.exp(-eps / T)) if T > 0 else 0.0
     return gamma * f, gamma * (1 - f)
 
 
