@@ -95,7 +95,7 @@ def _check_kappa_zero(p: EngineParams, what: str):
         v = getattr(p, name)
         if is_concrete(v) and np.any(np.asarray(v) != 0):
             raise ValueError(
-                f"{what} holds only at kappa_h = kappa_c = 0 (X-shaped steady state), but got {name}={v!r}; "
+                f"{what} holds only at kappa_h = kappa_c = 0 (X-shaped steady state), but got {name}={np.asarray(v)}; "
                 "use `observables` for kappa != 0."
             )
 
@@ -147,8 +147,8 @@ def closed_form(p: EngineParams) -> Observables:
         >>> f"{float(o.J):.10e} {float(o.negativity):.10e} {float(o.J_c):.10e}"
         '1.9948078937e-04 8.9722638102e-04 9.0461953850e-05'
     """
-    _check_kappa_zero(p, "closed_form")
     p, shape = prepare(p)
+    _check_kappa_zero(p, "closed_form")
     return unflat(_closed_form_impl(flat(p)), shape)
 
 

@@ -31,7 +31,8 @@ def random_params(rng, n, *, kappa=True, bath="bosonic"):
 
 def point(p, i):
     """The i-th point of a 1-D batch of parameters, as Python floats."""
-    return p.replace(**{k: float(np.asarray(getattr(p, k))[i]) for k in je._params.NUMERIC_FIELDS})
+    shape = p.batch_shape
+    return p.replace(**{k: float(np.broadcast_to(getattr(p, k), shape)[i]) for k in je._params.NUMERIC_FIELDS})
 
 
 def np_rates(eps, T, gamma, bath="bosonic"):
