@@ -1,0 +1,174 @@
+"""Throughput of `jaxengine.observables` against a naive JAX solve and a QuTiP loop, in one run.
+
+Each implementation computes the steady state and J, N at random kappa != 0 points. For each one the script
+(1) builds the inputs, (2) times the first call on its own (compile time), (3) checks the results against
+jaxengine's (and QuTiP against both) before timing anything, (4) takes the best of R repeats with
+`block_until_ready`, and (5) prints one JSON line.
+
+    python bench/steady_state.py                 # CPU smoke sizes (1e4, 1e5 points; QuTiP 500 points)
+    python bench/steady_state.py --sizes 1e4 1e5 1e6 --qutip 1000
+"""
+
+import argparse
+import datetime
+import json
+import platform
+import time
+import timeit
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxengine as je
+
+
+def random_params(rng, n):
+    return je.EngineParams(
+        eps_h=rng.uniform(0.9, 1.1, n),
+        delta=rng.uniform(-0.05, 0.05, n),
+        g=rng.uniform(5e-4, 5e-3, n),
+        gamma_h=rng.uniform(5e-4, 5e-3, n),
+        gamma_c=rng.uniform(2e-3, 2e-2, n),
+        T_h=rng.uniform(0.3, 1.5, n),
+        T_c=rng.uniform(0.05, 0.2, n),
+        kappa_h=rng.uniform(0.01, 0.1, n),
+        kappa_c=rng.uniform(0.005, 0.05, n),
+    )
+
+
+# --- the naive JAX baseline: complex 16x16 Liouvillian by kron, trace row, jnp.linalg.solve, eigvalsh ---
+_SP = np.array([[0, 1], [0, 0]], complex)
+_SM, _SX, _I2 = _SP.T, np.array([[0, 1], [1, 0]], complex), np.eye(2)
+
+
+def _naive_one(eps_h, delta, g, gamma_h, gamma_c, T_h, T_c, kappa_h, kappa_c):
+    k = jnp.kron
+    eps_c = eps_h + delta
+    H = (
+        eps_h * k(_SP @ _SM, _I2)
+        + eps_c * k(_I2, _SP @ _SM)
+        + g * (k(_SP, _SM) + k(_SM, _SP))
+        + kappa_h * k(_SX, _I2)
+        + kappa_c * k(_I2, _SX)
+    )
+    n_h, n_c = 1 / jnp.expm1(eps_h / T_h), 1 / jnp.expm1(eps_c / T_c)
+    rates = jnp.stack([gamma_h * n_h, gamma_h * (1 + n_h), gamma_c * n_c, gamma_c * (1 + n_c)])
+    ops = jnp.stack([k(_SP, _I2), k(_SM, _I2), k(_I2, _SP), k(_I2, _SM)])
+    eye = jnp.eye(4)
+    L = -1j * (k(eye, H) - k(H.T, eye))
+    dis = []
+    for r, a in zip(rates, ops, strict=True):
+        ada = a.conj().T @ a
+        d = r * (k(a.conj(), a) - 0.5 * k(eye, ada) - 0.5 * k(ada.T, eye))
+        L = L + d
+        dis.append(d)
+    A = L.at[0].set(eye.reshape(-1).astype(L.dtype))
+    b = jnp.zeros(16, L.dtype).at[0].set(1)
+    x = jnp.linalg.solve(A, b)
+    rho = x.reshape(4, 4).T
+    q = [jnp.trace(H @ (d @ x).reshape(4, 4).T).real for d in dis]
+    pt = rho.reshape(2, 2, 2, 2).transpose(0, 3, 2, 1).reshape(4, 4)
+    lam = jnp.linalg.eigvalsh(pt)
+    return (q[0] + q[1]) - (q[2] + q[3]), jnp.sum(jnp.maximum(-lam, 0))
+
+
+naive = jax.jit(jax.vmap(_naive_one))
+
+
+def _fields(p):
+    return [jnp.asarray(getattr(p, f)) for f in je._params.NUMERIC_FIELDS]
+
+
+def _jaxengine(p):
+    o = je.observables(p, throw=False)
+    return o.J, o.negativity
+
+
+def qutip_loop(p, n):
+    import qutip
+
+    dims = [[2, 2], [2, 2]]
+    ops = [qutip.Qobj(o, dims=dims) for o in (np.kron(_SP, _I2), np.kron(_SM, _I2), np.kron(_I2, _SP), np.kron(_I2, _SM))]
+    out = np.empty((2, n))
+    f = [np.asarray(getattr(p, name)) for name in je._params.NUMERIC_FIELDS]
+    for i in range(n):
+        eps_h, delta, g, gamma_h, gamma_c, T_h, T_c, kappa_h, kappa_c = (x[i] for x in f)
+        eps_c = eps_h + delta
+        H = (
+            eps_h * np.kron(_SP @ _SM, _I2)
+            + eps_c * np.kron(_I2, _SP @ _SM)
+            + g * (np.kron(_SP, _SM) + np.kron(_SM, _SP))
+            + kappa_h * np.kron(_SX, _I2)
+            + kappa_c * np.kron(_I2, _SX)
+        )
+        n_h, n_c = 1 / np.expm1(eps_h / T_h), 1 / np.expm1(eps_c / T_c)
+        rates = (gamma_h * n_h, gamma_h * (1 + n_h), gamma_c * n_c, gamma_c * (1 + n_c))
+        c_ops = [np.sqrt(r) * o for r, o in zip(rates, ops, strict=True)]
+        Hq = qutip.Qobj(H, dims=dims)
+        rho = qutip.steadystate(Hq, c_ops)
+        r, cs = rho.full(), [c.full() for c in c_ops]
+        q = [np.trace(H @ (c @ r @ c.conj().T - 0.5 * (c.conj().T @ c @ r + r @ c.conj().T @ c))).real for c in cs]
+        out[0, i] = (q[0] + q[1]) - (q[2] + q[3])
+        out[1, i] = qutip.negativity(rho, 0)
+    return out
+
+
+def timed(f, args, repeat):
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(f(*args))
+    compile_s = time.perf_counter() - t0
+    run_s = min(timeit.repeat(lambda: jax.block_until_ready(f(*args)), number=1, repeat=repeat))
+    return out, compile_s, run_s
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=float, nargs="+", default=[1e4, 1e5])
+    ap.add_argument("--qutip", type=int, default=500, help="points in the QuTiP loop (0 to skip)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    rng = np.random.default_rng(args.seed)
+    meta = dict(
+        bench="steady_state",
+        dtype="float64",
+        backend=jax.default_backend(),
+        device=str(jax.devices()[0].device_kind),
+        jax_version=jax.__version__,
+        machine=f"{platform.machine()} {jax.local_device_count()} device(s)",
+        date=datetime.date.today().isoformat(),
+    )
+    lines = []
+    for size in args.sizes:
+        n = int(size)
+        p = random_params(rng, n)
+        (J, N), c_je, r_je = timed(_jaxengine, (p,), args.repeat)
+        (Jn, Nn), c_nv, r_nv = timed(naive, _fields(p), args.repeat)
+        # accuracy before speed: the two must agree
+        np.testing.assert_allclose(J, Jn, rtol=1e-9, atol=1e-18)
+        np.testing.assert_allclose(N, Nn, rtol=1e-8, atol=1e-14)  # the naive complex solve: ~1e-15 absolute
+        for impl, c, r in (("jaxengine", c_je, r_je), ("naive_jax", c_nv, r_nv)):
+            line = dict(meta, impl=impl, grid_points=n, compile_s=round(c, 4), run_s=r, points_per_s=n / r)
+            line["speedup_vs_naive"] = r_nv / r
+            lines.append(line)
+            print(json.dumps(line), flush=True)
+    if args.qutip:
+        n = args.qutip
+        p = random_params(rng, n)
+        J, N = (np.asarray(x) for x in _jaxengine(p))
+        t0 = time.perf_counter()
+        ref = qutip_loop(p, n)
+        r = time.perf_counter() - t0
+        np.testing.assert_allclose(J, ref[0], rtol=1e-8, atol=1e-18)
+        np.testing.assert_allclose(N, ref[1], rtol=1e-6, atol=1e-12)  # qutip.negativity is ~1e-13 off
+        best = max((x for x in lines if x["impl"] == "jaxengine"), key=lambda x: x["points_per_s"], default=None)
+        line = dict(meta, impl="qutip_loop", grid_points=n, compile_s=0.0, run_s=r, points_per_s=n / r)
+        if best:
+            line["jaxengine_speedup_vs_qutip"] = best["points_per_s"] / line["points_per_s"]
+        print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
