@@ -5,8 +5,13 @@ Each implementation computes the steady state and J, N at random kappa != 0 poin
 jaxengine's (and QuTiP against both) before timing anything, (4) takes the best of R repeats with
 `block_until_ready`, and (5) prints one JSON line.
 
-    python bench/steady_state.py                 # CPU smoke sizes (1e4, 1e5 points; QuTiP 500 points)
+    python bench/steady_state.py                 # CPU smoke sizes (1e4, 1e5 points; QuTiP 500 points), < 3 min
+    python bench/steady_state.py --large         # the throughput curve 1e4 ... 1e7 (naive baseline up to 1e6)
     python bench/steady_state.py --sizes 1e4 1e5 1e6 --qutip 1000
+
+Memory: each point costs its inputs (9 float64) and outputs (rho as 16 complex128 plus 8 float64 scalars and a bool);
+the kernel's temporaries live per block of `_kernel.BLOCK` points, independent of the batch size. The JSON lines give
+`bytes_per_point` (inputs + outputs) for jaxengine.
 """
 
 import argparse
@@ -89,7 +94,9 @@ def qutip_loop(p, n):
     import qutip
 
     dims = [[2, 2], [2, 2]]
-    ops = [qutip.Qobj(o, dims=dims) for o in (np.kron(_SP, _I2), np.kron(_SM, _I2), np.kron(_I2, _SP), np.kron(_I2, _SM))]
+    ops = [
+        qutip.Qobj(o, dims=dims) for o in (np.kron(_SP, _I2), np.kron(_SM, _I2), np.kron(_I2, _SP), np.kron(_I2, _SM))
+    ]
     out = np.empty((2, n))
     f = [np.asarray(getattr(p, name)) for name in je._params.NUMERIC_FIELDS]
     for i in range(n):
@@ -114,21 +121,33 @@ def qutip_loop(p, n):
     return out
 
 
-def timed(f, args, repeat):
+def first_call(f, args):
+    """(result, seconds) of the first call: compilation plus one run."""
     t0 = time.perf_counter()
     out = jax.block_until_ready(f(*args))
-    compile_s = time.perf_counter() - t0
-    run_s = min(timeit.repeat(lambda: jax.block_until_ready(f(*args)), number=1, repeat=repeat))
-    return out, compile_s, run_s
+    return out, time.perf_counter() - t0
+
+
+def best_run(f, args, repeat):
+    return min(timeit.repeat(lambda: jax.block_until_ready(f(*args)), number=1, repeat=repeat))
+
+
+def bytes_per_point(p, o):
+    leaves = jax.tree.leaves(p) + jax.tree.leaves(o)
+    return sum(x.nbytes for x in leaves) / p.batch_shape[0]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=float, nargs="+", default=[1e4, 1e5])
+    ap.add_argument("--sizes", type=float, nargs="+", default=None, help="default 1e4 1e5 (--large: 1e4 ... 1e7)")
+    ap.add_argument("--large", action="store_true", help="the full throughput curve up to 1e7 points")
+    ap.add_argument("--naive-max", type=float, default=1e6, help="largest size for the (slow) naive baseline")
     ap.add_argument("--qutip", type=int, default=500, help="points in the QuTiP loop (0 to skip)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.sizes is None:
+        args.sizes = [1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7] if args.large else [1e4, 1e5]
 
     rng = np.random.default_rng(args.seed)
     meta = dict(
@@ -141,17 +160,29 @@ def main(argv=None):
         date=datetime.date.today().isoformat(),
     )
     lines = []
+    naive_rate = None
     for size in args.sizes:
         n = int(size)
         p = random_params(rng, n)
-        (J, N), c_je, r_je = timed(_jaxengine, (p,), args.repeat)
-        (Jn, Nn), c_nv, r_nv = timed(naive, _fields(p), args.repeat)
-        # accuracy before speed: the two must agree
-        np.testing.assert_allclose(J, Jn, rtol=1e-9, atol=1e-18)
-        np.testing.assert_allclose(N, Nn, rtol=1e-8, atol=1e-14)  # the naive complex solve: ~1e-15 absolute
-        for impl, c, r in (("jaxengine", c_je, r_je), ("naive_jax", c_nv, r_nv)):
-            line = dict(meta, impl=impl, grid_points=n, compile_s=round(c, 4), run_s=r, points_per_s=n / r)
-            line["speedup_vs_naive"] = r_nv / r
+        run_naive = n <= args.naive_max
+        (J, N), c_je = first_call(_jaxengine, (p,))
+        if run_naive:
+            (Jn, Nn), c_nv = first_call(naive, _fields(p))
+            # accuracy before speed: the two must agree
+            np.testing.assert_allclose(J, Jn, rtol=1e-9, atol=1e-18)
+            np.testing.assert_allclose(N, Nn, rtol=1e-8, atol=1e-14)  # the naive complex solve: ~1e-15 absolute
+        r_je = best_run(_jaxengine, (p,), args.repeat)
+        runs = [("jaxengine", c_je, r_je)]
+        if run_naive:
+            r_nv = best_run(naive, _fields(p), args.repeat)
+            naive_rate = n / r_nv
+            runs.append(("naive_jax", c_nv, r_nv))
+        for impl, c, r in runs:
+            line = dict(meta, impl=impl, grid_points=n, compile_s=round(c - r, 4), run_s=r, points_per_s=n / r)
+            # vs the naive rate at this size, or at the largest size it ran (its throughput is flat)
+            line["speedup_vs_naive"] = (n / r) / naive_rate if naive_rate else None
+            if impl == "jaxengine":
+                line["bytes_per_point"] = bytes_per_point(p, je.observables(p, throw=False))
             lines.append(line)
             print(json.dumps(line), flush=True)
     if args.qutip:

@@ -9,12 +9,12 @@ at $g = 0$ when $\kappa \ne 0$.
 import jax
 import jax.numpy as jnp
 
-from . import _model
+from . import _kernel, _model
 from ._analytic import Observables, _closed, witness_ratio
 from ._checks import check_square, complex_dtype, flat, prepare, unflat
 from ._liouvillian import _dag
 from ._params import EngineParams
-from ._steady import _engine_steady, raise_if_failed
+from ._steady import raise_if_failed
 
 
 def partial_transpose(rho, site: str = "c"):
@@ -101,16 +101,23 @@ def heat_currents(p: EngineParams, rho):
 
 @jax.jit
 def _observables_impl(p: EngineParams) -> Observables:
-    rho, residual, ok = _engine_steady(p)
-    Q_h, Q_c = _heat_currents(p, rho)
-    J = Q_h - Q_c
+    # One batch-last solve and every observable from its real Pauli vector (heat currents as sparse bilinear forms,
+    # PT spectrum and concurrence by unrolled Jacobi): no LAPACK call per point, see `_kernel`.
+    o = _kernel.blocked(_kernel.fast_observables, p, _kernel.BLOCK)
+    J = o["Q_h"] - o["Q_c"]
     J_c = _closed(p)["J_c"]  # parameters only (eq 18), independent of kappa
-    N = negativity(rho)
-    # jaxlib 0.10's batched LAPACK kernels (eigh, lu) fan out on XLA's intra-op pool and block on it: two of them
-    # running concurrently can take every thread of a 2-core pool and deadlock (seen here). A false data dependency
-    # (XLA does not fold x * 0 for floats, which could be nan) orders the eigh of `concurrence` after that of N.
-    rho_c = rho + (0 * N).astype(rho.dtype)[..., None, None]
-    return Observables(rho, Q_h, Q_c, J, N, concurrence(rho_c), J_c, witness_ratio(J, J_c), residual, ok)
+    return Observables(
+        o["rho"],
+        o["Q_h"],
+        o["Q_c"],
+        J,
+        o["negativity"],
+        o["concurrence"],
+        J_c,
+        witness_ratio(J, J_c),
+        o["residual"],
+        o["ok"],
+    )
 
 
 def observables(p: EngineParams, *, throw: bool = True) -> Observables:

@@ -56,8 +56,12 @@ def raise_if_failed(ok, what: str):
 
 @jax.jit
 def _engine_steady(p: EngineParams) -> SteadyState:
-    x, residual, ok = _kernel.engine_solve(p)
-    return SteadyState(_kernel.rho_from_pauli(x), residual, ok)
+    # the sparse batch-last kernel (see `_kernel`): flat 1-D batch in, (16, B) Pauli vector out
+    def one_block(p):
+        x, residual, ok = _kernel.fast_solve(p)
+        return SteadyState(_kernel.rho_from_pauli_batch_last(x), residual, ok)
+
+    return _kernel.blocked(one_block, p, _kernel.BLOCK)
 
 
 @jax.jit
