@@ -8,6 +8,7 @@ import json
 import sys
 
 from ._params import DEFAULTS, NUMERIC_FIELDS
+from .reproduce import register_reproduce
 
 
 def add_param_options(parser: argparse.ArgumentParser):
@@ -53,7 +54,7 @@ def register_observables(sub):
     p.set_defaults(func=_cmd_observables)
 
 
-REGISTER = [register_observables]
+REGISTER = [register_observables, register_reproduce]
 
 
 def build_parser() -> argparse.ArgumentParser:

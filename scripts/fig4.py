@@ -1,0 +1,16 @@
+"""Regenerate Fig 4 of the paper (PNG + CSV) into --out: `python scripts/fig4.py --out reproduce [--quick]`.
+
+A thin wrapper: the figure's parameters, computation and plotting live in `jaxengine.reproduce` (no physics here).
+"""
+
+import sys
+
+from jaxengine.reproduce import figure_main
+
+
+def main(argv=None) -> int:
+    return figure_main("fig4", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
