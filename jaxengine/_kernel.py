@@ -344,14 +344,87 @@ def _solve_theta(theta):
 
 @_solve_theta.defjvp
 def _solve_theta_jvp(primals, tangents):
-    # Implicit differentiation of M(theta) x = 0 (x_0 = 1): A dy = -(dM x)[1:], with the same factors as the primal.
+    # Implicit differentiation of M(theta) x = 0 (x_0 = 1): A dy = -(dM x)[1:].
+    # The primal comes from `_solve_theta` itself and the tangent solve from `loop_solve` (a rolled LU inside
+    # `custom_linear_solve`), so derivatives of any order and mode never differentiate or transpose the unrolled
+    # elimination: the derivative graph stays small (compile seconds, not minutes).
     (theta,), (dtheta,) = primals, tangents
-    F, y = _primal(theta)
+    y, min_pivot = _solve_theta(theta)
     x = jnp.concatenate([jnp.ones_like(y[:1]), y])
     dMx = _matvec(M_PATTERN, dtheta, x)
-    r = {i - 1: -v for i, v in dMx.items() if i > 0}
-    dy = _refined(theta, F, r, REFINE_STEPS)
-    return (y, F[3]), (dy, jnp.zeros_like(F[3]))
+    r = jnp.stack([-dMx[i] if i in dMx else jnp.zeros_like(y[0]) for i in range(1, 16)])
+    A = jnp.einsum("kB,kij->Bij", theta, jnp.asarray(GENERATORS[:, 1:, 1:], dtype=theta.dtype))
+    dy = loop_solve(A, r.T).T
+    return (y, min_pivot), (dy, jnp.zeros_like(min_pivot))
+
+
+def _lu_loop(a):
+    """Partially pivoted LU of one (n, n) matrix with a rolled loop: (lu, perm), P a = L U as in LAPACK getrf."""
+    n = a.shape[-1]
+    idx = jnp.arange(n)
+
+    def body(k, state):
+        a, perm = state
+        j = jnp.argmax(jnp.where(idx >= k, jnp.abs(a[:, k]), -1))
+        rk, rj = a[k], a[j]
+        a = a.at[k].set(rj).at[j].set(rk)
+        pk, pj = perm[k], perm[j]
+        perm = perm.at[k].set(pj).at[j].set(pk)
+        m = jnp.where(idx > k, a[:, k] / a[k, k], 0)
+        a = a - jnp.outer(m, jnp.where(idx > k, a[k], 0))
+        a = a.at[:, k].set(jnp.where(idx > k, m, a[:, k]))
+        return a, perm
+
+    return jax.lax.fori_loop(0, n, body, (a, idx))
+
+
+def _lu_apply(lu, perm, b, trans):
+    """Solve with the factors of `_lu_loop`: A x = b (trans=False) or A^T x = b (trans=True)."""
+    n = lu.shape[-1]
+    idx = jnp.arange(n)
+    lower = jnp.where(idx[:, None] > idx[None, :], lu, 0)
+    upper = jnp.where(idx[:, None] <= idx[None, :], lu, 0)
+
+    def forward(mat, unit, v):  # mat lower triangular
+        def body(i, x):
+            xi = (v[i] - mat[i] @ jnp.where(idx < i, x, 0)) / (1 if unit else mat[i, i])
+            return x.at[i].set(xi)
+
+        return jax.lax.fori_loop(0, n, body, jnp.zeros_like(v))
+
+    def backward(mat, unit, v):  # mat upper triangular
+        def body(t, x):
+            i = n - 1 - t
+            xi = (v[i] - mat[i] @ jnp.where(idx > i, x, 0)) / (1 if unit else mat[i, i])
+            return x.at[i].set(xi)
+
+        return jax.lax.fori_loop(0, n, body, jnp.zeros_like(v))
+
+    if not trans:  # P A = L U: L U x = P b
+        return backward(upper, False, forward(lower, True, b[perm]))
+    # A^T = U^T L^T P: U^T z = b, L^T w = z, x = P^T w
+    w = backward(lower.T, True, forward(upper.T, False, b))
+    return jnp.zeros_like(w).at[perm].set(w)
+
+
+def loop_solve(A, b):
+    """x = A^{-1} b for (B, n, n), (B, n), differentiable to any order in A and b, without LAPACK.
+
+    Mirrors `jnp.linalg.solve`: the LU is computed from `stop_gradient(A)`, and `lax.custom_linear_solve` supplies
+    the implicit derivative (d x = A^{-1}(d b - d A x)) and the transpose solve for reverse mode. The factorisation is
+    a rolled loop, so its graph is a few dozen ops whatever n is; it is the derivative path of the fast kernel.
+    """
+
+    def one(A, b):
+        lu, perm = _lu_loop(jax.lax.stop_gradient(A))
+        return jax.lax.custom_linear_solve(
+            lambda v: A @ v,
+            b,
+            solve=lambda _, v: _lu_apply(lu, perm, v, False),
+            transpose_solve=lambda _, v: _lu_apply(lu, perm, v, True),
+        )
+
+    return jax.vmap(one)(A, b)
 
 
 def fast_solve(p):
@@ -499,8 +572,60 @@ def _heat_from_pauli(theta, x):
 
 
 def _negativity_from_pauli(x):
+    # a two-qubit partial transpose has at most one negative eigenvalue, so N = max(0, -lambda_min) (Sanpera et al.
+    # 1998); lambda_min carries an exact implicit derivative (see `_pt_lambda_min`)
+    return jnp.maximum(signed_negativity_from_pauli(x), 0)
+
+
+def _dense_hermitian(x, sign=None):
+    """(4, 4) nested list of (B,) complex entries of the Hermitian matrix with Pauli vector x (batch last)."""
+    diag, off = _hermitian_from_pauli(x, sign)
+    cdt = off[(0, 1)].dtype
+    return [
+        [diag[i].astype(cdt) if i == j else (off[(i, j)] if i < j else jnp.conj(off[(j, i)])) for j in range(4)]
+        for i in range(4)
+    ]
+
+
+def _det3(m, rows, cols):
+    (a, b, c), (d, e, f), (g, h, i) = ([m[r][s] for s in cols] for r in rows)
+    return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+
+
+@jax.custom_jvp
+def _pt_lambda_min(x):
+    """Smallest eigenvalue of the partial transpose of the state with Pauli vector x (16, B), by Jacobi."""
     lam = _jacobi_eigenvalues(*_hermitian_from_pauli(x, PT_SIGN), sweeps=NEGATIVITY_SWEEPS)
-    return sum(jnp.maximum(-v, 0) for v in lam)
+    return functools.reduce(jnp.minimum, lam)
+
+
+@_pt_lambda_min.defjvp
+def _pt_lambda_min_jvp(primals, tangents):
+    # Implicit differentiation of det(A - lambda I) = 0: d lambda = tr(adj(A - lambda) dA) / tr(adj(A - lambda)),
+    # with the adjugate as explicit 3x3 cofactors (polynomials), so derivatives of every order are exact and cheap
+    # (differentiating the Jacobi sweeps instead costs a minute of compilation for second derivatives).
+    (x,), (dx,) = primals, tangents
+    lam = _pt_lambda_min(x)
+    A = _dense_hermitian(x, PT_SIGN)
+    dA = _dense_hermitian(dx, PT_SIGN)
+    lam_c = lam.astype(A[0][0].dtype)
+    M = [[A[i][j] - lam_c if i == j else A[i][j] for j in range(4)] for i in range(4)]
+    num = tr = None
+    for i in range(4):
+        for j in range(4):
+            # adj(M)[i, j] = (-1)^(i+j) det(M without row j and column i)
+            cof = _det3(M, [r for r in range(4) if r != j], [c for c in range(4) if c != i])
+            cof = cof if (i + j) % 2 == 0 else -cof
+            t = cof * dA[j][i]
+            num = t if num is None else num + t
+            if i == j:
+                tr = cof if tr is None else tr + cof
+    return lam, num.real / tr.real
+
+
+def signed_negativity_from_pauli(x):
+    r"""Smooth signed negativity $n = -\lambda_{\min}(\rho^{T_c})$ (= N where N > 0) from the Pauli vector."""
+    return -_pt_lambda_min(x)
 
 
 def _concurrence_from_pauli(x):
