@@ -33,6 +33,13 @@ from ._observables import negativity as negativity  # noqa: E402
 from ._observables import negativity_signed as negativity_signed  # noqa: E402
 from ._observables import observables as observables  # noqa: E402
 from ._observables import partial_transpose as partial_transpose  # noqa: E402
+from ._optimise import KappaMax as KappaMax  # noqa: E402
+from ._optimise import OptimiseResult as OptimiseResult  # noqa: E402
+from ._optimise import Root as Root  # noqa: E402
+from ._optimise import critical_detuning as critical_detuning  # noqa: E402
+from ._optimise import critical_temperature as critical_temperature  # noqa: E402
+from ._optimise import kappa_max as kappa_max  # noqa: E402
+from ._optimise import optimise as optimise  # noqa: E402
 from ._params import EngineParams as EngineParams  # noqa: E402
 from ._params import grid as grid  # noqa: E402
 from ._steady import SteadyState as SteadyState  # noqa: E402

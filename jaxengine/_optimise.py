@@ -1,0 +1,457 @@
+r"""Solvers built on autodiff through the steady state: $\kappa_{\max}$, critical boundaries, optimal operating points.
+
+Every solver is batched over the broadcast shape of the parameters it is given and runs as one compiled call.
+They differentiate the exact numerical steady state (`observables`), so they hold for any $\kappa$; at
+$\kappa_h = \kappa_c = 0$ the critical boundaries use the closed form, where $N = 0 \Leftrightarrow |J| = J_c$.
+
+- `kappa_max`: a coarse scan over the bracket finds the best cell, then a safeguarded Newton iteration on
+  $f'(\kappa) = 0$ (the second derivative by forward-over-forward autodiff) refines it; a Newton step that leaves the
+  current bracket or goes uphill in $f'$ is replaced by bisection.
+- `critical_detuning` / `critical_temperature`: a scan locates the first sign change of the smooth signed
+  negativity $n$ (eq 16 generalised: $-\lambda_{\min}$ of the partial transpose), then the same safeguarded Newton
+  iteration (on $n$, with $n'$ by autodiff) converges to the root. No crossing in the bracket gives `ok=False`.
+- `optimise`: multi-start gradient ascent (optax) in an unconstrained parametrisation of a box, so every iterate is
+  physical; the signed negativity is used for gradients where $N = \max(0, n)$ would give none.
+"""
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _kernel, _model
+from ._analytic import _closed, stable_x_negativity, witness_ratio
+from ._checks import flat, is_concrete, prepare, unflat
+from ._observables import _observables_impl
+from ._params import NUMERIC_FIELDS, EngineParams
+
+OBSERVABLES = ("negativity", "J", "witness")
+
+
+class KappaMax(NamedTuple):
+    """Result of `kappa_max`: the maximiser, the maximum, and whether the search converged inside the bracket."""
+
+    kappa: jax.Array
+    value: jax.Array
+    ok: jax.Array
+
+
+class Root(NamedTuple):
+    """Result of a root search: the root (nan where `ok` is False) and whether a crossing was found and converged."""
+
+    value: jax.Array
+    ok: jax.Array
+
+
+class OptimiseResult(NamedTuple):
+    """Result of `optimise`: the best parameters over all starts, the objective there, and (steps, starts) history."""
+
+    params: EngineParams
+    value: jax.Array
+    history: jax.Array
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# smooth scalar observables of prepared, flat parameters (all differentiable)
+
+
+def _pauli_state(p: EngineParams):
+    """(theta (9, ...), x (16, ...), ok (...)): the fast kernel's steady state (differentiable, no LAPACK) of
+    prepared parameters of any batch shape."""
+    shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in jax.tree.leaves(p)))
+    p = jax.tree.map(lambda v: jnp.broadcast_to(v, shape), p)
+    theta = jnp.moveaxis(_model._coefficients(p), -1, 0)
+    shape = theta.shape[1:]
+    x, residual, ok = _kernel._fast_solve_theta(theta.reshape(9, -1))
+    return theta, x.reshape((16,) + shape), ok.reshape(shape)
+
+
+def _signed_negativity(p: EngineParams, exact_x: bool):
+    if exact_x:  # kappa = 0 statically: the X-state closed form, exact and cheap
+        k = _closed(p)
+        return stable_x_negativity(k["r1"], k["r4"], k["c"])
+    _, x, _ = _pauli_state(p)
+    return _kernel.signed_negativity_from_pauli(x)
+
+
+def _from_state(p: EngineParams, theta, x, name: str, smooth: bool):
+    if name == "negativity":
+        n = _kernel.signed_negativity_from_pauli(x)
+        return n if smooth else jnp.maximum(n, 0)
+    q_h, q_c = _kernel._heat_from_pauli(theta, x)
+    J = q_h - q_c
+    if name == "J":
+        return J
+    return witness_ratio(J, _closed(p)["J_c"])
+
+
+def _observable(p: EngineParams, name: str, *, smooth: bool = False):
+    """One observable per point. With smooth=True the negativity is the signed n (for gradients and roots)."""
+    theta, x, _ = _pauli_state(p)
+    return _from_state(p, theta, x, name, smooth)
+
+
+def _check_field(field: str, what: str = "field"):
+    if field not in NUMERIC_FIELDS:
+        raise ValueError(f"Argument `{what}` must be a numeric EngineParams field {NUMERIC_FIELDS}, but is {field!r}.")
+
+
+def _check_bracket(bracket, name="bracket"):
+    try:
+        lo, hi = (float(x) for x in bracket)
+    except (TypeError, ValueError):
+        raise ValueError(f"Argument `{name}` must be a pair (lo, hi) of numbers, but is {name}={bracket!r}.") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"Argument `{name}` must satisfy lo < hi (both finite), but is {name}={bracket!r}.")
+    return lo, hi
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# safeguarded Newton on g(x) = 0 inside a per-point bracket [a, b] with g(a) > 0 > g(b) (or the reverse)
+
+
+def _newton_bracketed(g_and_dg, x0, a, b, sign_a, *, iters: int, xtol: float):
+    """Root of g in [a, b] per point, sign(g(a)) = sign_a. g_and_dg(x) -> (g, g') elementwise. -> (x, converged).
+
+    Every evaluation of g goes through the one call site in the loop body, so the (large) steady-state kernel is
+    compiled once here.
+    """
+
+    def body(state):
+        x, a, b, it, done = state
+        gx, dgx = g_and_dg(x)
+        # keep the bracket: the endpoint with the same sign as g(x) moves to x
+        same_as_a = jnp.sign(gx) == sign_a
+        a = jnp.where(done, a, jnp.where(same_as_a, x, a))
+        b = jnp.where(done, b, jnp.where(same_as_a, b, x))
+        step = gx / jnp.where(dgx == 0, 1, dgx)
+        newton = x - step
+        inside = (newton > jnp.minimum(a, b)) & (newton < jnp.maximum(a, b)) & (dgx != 0) & jnp.isfinite(newton)
+        x_new = jnp.where(inside, newton, (a + b) / 2)
+        tol = xtol * (1 + jnp.abs(x))
+        converged = (jnp.abs(x_new - x) <= tol) | (jnp.abs(b - a) <= tol) | (gx == 0)
+        x_new = jnp.where(done, x, x_new)
+        return x_new, a, b, it + 1, done | converged
+
+    def cond(state):
+        return (state[3] < iters) & ~jnp.all(state[4])
+
+    done0 = jnp.zeros(x0.shape, bool)
+    x, a, b, _, done = jax.lax.while_loop(cond, body, (x0, a, b, 0, done0))
+    return x, done
+
+
+def _replace(p: EngineParams, field: str, value):
+    return p.replace(**{field: value})
+
+
+def _derivatives(f, x):
+    """(f'(x), f''(x)) elementwise for an elementwise-independent batched f, by forward-over-forward autodiff."""
+
+    def d1(x):
+        return jax.jvp(f, (x,), (jnp.ones_like(x),))[1]
+
+    return jax.jvp(d1, (x,), (jnp.ones_like(x),))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# kappa_max
+
+
+def _kappa_max_impl(p, observable, field, lo, hi, n_scan, iters, xtol):
+    f = lambda k: _observable(_replace(p, field, k), observable, smooth=True)  # noqa: E731
+    grid = jnp.linspace(lo, hi, n_scan, dtype=p.eps_h.dtype)
+    vals = f(jnp.broadcast_to(grid[:, None], (n_scan,) + p.eps_h.shape))  # (n_scan, B), one kernel call
+    i = jnp.argmax(jnp.where(jnp.isfinite(vals), vals, -jnp.inf), axis=0)
+    step = (hi - lo) / (n_scan - 1)
+    x0 = lo + i * step
+    a = jnp.maximum(x0 - step, lo)
+    b = jnp.minimum(x0 + step, hi)
+    g_and_dg = lambda k: _derivatives(f, k)  # noqa: E731
+    g_ends, _ = g_and_dg(jnp.stack([a, b]))
+    ga, gb = g_ends[0], g_ends[1]
+    interior = (ga > 0) & (gb < 0)
+    # a maximum on an edge of the bracket: keep the edge (f' points outward there)
+    x, conv = _newton_bracketed(
+        g_and_dg, x0, jnp.where(interior, a, x0), jnp.where(interior, b, x0), 1.0, iters=iters, xtol=xtol
+    )
+    x = jnp.where(interior, x, x0)
+    q = _replace(p, field, x)
+    theta, xs, ok_ss = _pauli_state(q)
+    value = _from_state(q, theta, xs, observable, smooth=False)
+    edge_ok = ((i == 0) & (ga <= 0)) | ((i == n_scan - 1) & (gb >= 0))
+    ok = ok_ss & jnp.isfinite(value) & jnp.where(interior, conv, edge_ok)
+    if observable == "negativity":
+        ok = ok & (value > 0)  # a maximum of N = 0 (separable everywhere) has no meaningful argmax
+    return x, value, ok
+
+
+_kappa_max_jit = jax.jit(_kappa_max_impl, static_argnums=(1, 2, 5, 6))
+
+
+def kappa_max(
+    p: EngineParams,
+    *,
+    observable: str = "negativity",
+    field: str = "kappa_h",
+    bracket=(0.0, 0.5),
+    n_scan: int = 32,
+    iters: int = 40,
+    xtol: float = 1e-10,
+) -> KappaMax:
+    r"""The tunnelling that maximises an observable, $\kappa_{\max} = \arg\max_{\kappa} f(\kappa)$, per point.
+
+    Args:
+        p: parameters; the value of `field` in `p` is ignored. Batched over the broadcast shape of `p`.
+        observable: "negativity" or "J" (or "witness").
+        field: the field to maximise over ("kappa_h", "kappa_c", or any numeric field).
+        bracket: (lo, hi) search interval.
+        n_scan: points of the coarse scan that picks the basin of the global maximum.
+        iters, xtol: Newton iteration limit and relative step tolerance.
+
+    Returns:
+        `KappaMax(kappa, value, ok)`; a maximum on an edge of the bracket is returned there with `ok=True` when the
+        derivative points out of the bracket. For the negativity, `ok=False` where N = 0 throughout.
+        N is flat at its maximum: its argmax is meaningful to ~1e-6, its maximum to full precision.
+
+    Examples:
+        >>> import jaxengine as je
+        >>> r = je.kappa_max(je.EngineParams(T_h=0.7, delta=0.01), observable="J")
+        >>> f"{float(r.kappa):.6f}"  # gap matching would give sqrt(1.01**2 - 1) / 2 = 0.070887
+        '0.070879'
+    """
+    if observable not in OBSERVABLES:
+        raise ValueError(f"Argument `observable` must be one of {OBSERVABLES}, but is observable={observable!r}.")
+    _check_field(field)
+    lo, hi = _check_bracket(bracket)
+    if n_scan < 3:
+        raise ValueError(f"Argument `n_scan` must be >= 3, but is n_scan={n_scan}.")
+    q, shape = prepare(p)
+    x, value, ok = _kappa_max_jit(flat(q), observable, field, lo, hi, int(n_scan), int(iters), float(xtol))
+    return KappaMax(*unflat((x, value, ok), shape))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# critical boundaries
+
+
+def _first_crossing_root(f, lo, hi, n_scan, iters, xtol, dtype, shape):
+    """Root of f on the first sign change along lo -> hi (lo, hi scalars or per-point arrays)."""
+    t = jnp.linspace(0.0, 1.0, n_scan, dtype=dtype)
+    xs = lo + (hi - lo) * t[:, None]  # (n_scan, B)
+    vals = f(xs)  # one kernel call for the whole scan
+    s = jnp.sign(vals)
+    change = (s[1:] * s[:-1] <= 0) & (s[:-1] != 0)
+    has = jnp.any(change, axis=0)
+    i = jnp.argmax(change, axis=0)
+    a = jnp.take_along_axis(xs, i[None], 0)[0]
+    b = jnp.take_along_axis(xs, i[None] + 1, 0)[0]
+
+    def g_and_dg(x):
+        return jax.jvp(f, (x,), (jnp.ones_like(x),))
+
+    sign_a = jnp.take_along_axis(s, i[None], 0)[0]
+    x, conv = _newton_bracketed(g_and_dg, (a + b) / 2, a, b, sign_a, iters=iters, xtol=xtol)
+    ok = has & conv & jnp.isfinite(x)
+    return jnp.where(ok, x, jnp.nan), ok
+
+
+def _critical_impl(p, field, lo, hi, exact_x, n_scan, iters, xtol):
+    f = lambda v: _signed_negativity(_replace(p, field, v), exact_x)  # noqa: E731
+    return _first_crossing_root(f, lo, hi, n_scan, iters, xtol, p.eps_h.dtype, p.eps_h.shape)
+
+
+_critical_jit = jax.jit(_critical_impl, static_argnums=(1, 4, 5, 6))
+
+
+def _kappa_is_zero(q: EngineParams) -> bool:
+    return all(is_concrete(v) and not np.any(np.asarray(v)) for v in (q.kappa_h, q.kappa_c))
+
+
+def critical_detuning(
+    p: EngineParams, *, sign: int = +1, bracket=None, n_scan: int = 64, iters: int = 60, xtol: float = 1e-13
+) -> Root:
+    r"""The critical detuning $\delta^*$ where the negativity reaches 0, on the side `sign` of $\delta = 0$.
+
+    Searches outward from $\delta = 0$ (the value of `delta` in `p` is ignored) for the first zero of the signed
+    negativity; at $\kappa = 0$ that is also where $|J| = J_c$. Default bracket: $|\delta| \le 0.25\,\varepsilon_h$.
+
+    Returns:
+        `Root(value, ok)`: `ok=False` (and value nan) where the engine is not entangled at $\delta = 0$ or stays
+        entangled over the whole bracket (for $\delta > 0$ at high $T_h$ there is no crossing, CONVENTIONS.md #8).
+    """
+    if sign not in (1, -1):
+        raise ValueError(f"Argument `sign` must be +1 or -1, but is sign={sign!r}.")
+    lo, hi = _check_bracket((0.0, 0.25) if bracket is None else bracket)
+    if lo < 0:
+        raise ValueError(f"Argument `bracket` gives |delta| and must be >= 0, but is bracket={bracket!r}.")
+    q, shape = prepare(p)
+    eps = np.asarray(q.eps_h) if is_concrete(q.eps_h) else None
+    if sign < 0 and q.bath == "bosonic" and eps is not None and np.any(hi >= eps):
+        raise ValueError(f"Argument `bracket`: |delta| must stay below eps_h for sign=-1, but is bracket={bracket!r}.")
+    lo_s, hi_s = (lo, hi) if sign > 0 else (-lo, -hi)
+    value, ok = _critical_jit(flat(q), "delta", lo_s, hi_s, _kappa_is_zero(q), int(n_scan), int(iters), float(xtol))
+    return Root(*unflat((value, ok), shape))
+
+
+def critical_temperature(
+    p: EngineParams, *, bracket=None, n_scan: int = 64, iters: int = 60, xtol: float = 1e-13
+) -> Root:
+    r"""The critical hot-bath temperature $T_h^*$ above which the steady state is entangled (first zero of the
+    signed negativity along $T_h$, from below). Default bracket: $T_h \in [T_c, 5\varepsilon_h]$ per point.
+
+    Returns:
+        `Root(value, ok)`; `ok=False` where no crossing lies in the bracket.
+    """
+    q, shape = prepare(p)
+    qf = flat(q)
+    if bracket is None:
+        lo, hi = qf.T_c, jnp.full_like(qf.T_c, 5.0)
+    else:
+        lo, hi = _check_bracket(bracket)
+        if lo < 0:
+            raise ValueError(f"Argument `bracket` must hold temperatures >= 0, but is bracket={bracket!r}.")
+    value, ok = _critical_jit(qf, "T_h", lo, hi, _kappa_is_zero(q), int(n_scan), int(iters), float(xtol))
+    return Root(*unflat((value, ok), shape))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# optimise
+
+
+def _box(lo, hi, log):
+    """u in R -> x in (lo, hi): a sigmoid box, in log space for positive ranges spanning decades."""
+    if log:
+        llo, lhi = np.log(lo), np.log(hi)
+        return lambda u: jnp.exp(llo + (lhi - llo) * jax.nn.sigmoid(u))
+    return lambda u: lo + (hi - lo) * jax.nn.sigmoid(u)
+
+
+def _box_inverse(x, lo, hi, log):
+    if log:
+        x, lo, hi = np.log(x), np.log(lo), np.log(hi)
+    t = np.clip((x - lo) / (hi - lo), 1e-6, 1 - 1e-6)
+    return np.log(t) - np.log1p(-t)
+
+
+def optimise(
+    objective,
+    base: EngineParams | None = None,
+    *,
+    free,
+    bounds: Mapping,
+    starts: int = 16,
+    steps: int = 500,
+    optimizer=None,
+    seed: int = 0,
+    progress: bool = False,
+) -> OptimiseResult:
+    r"""Maximise an objective of the steady state over some parameters within box bounds, from many starts at once.
+
+    Args:
+        objective: "negativity", "J", "witness", or a callable `Observables -> scalar per point` (maximised).
+            For "negativity" the smooth signed $n$ drives the gradient (it equals N where N > 0).
+        base: the fixed parameters (scalars).
+        free: field names to optimise (a sequence, or a comma-separated string).
+        bounds: {field: (lo, hi)} for every free field; ranges with 0 < lo and hi/lo > 100 are searched in log space.
+        starts: number of starts, spread by a seeded Latin-hypercube draw over the box and run in one vmapped call.
+        steps: optimiser steps.
+        optimizer: an optax GradientTransformation (default `optax.adam(0.05)` on the unconstrained variables).
+        seed: seed of the starting points.
+        progress: show a progress bar (steps are run in chunks of 25 so the bar moves).
+
+    Returns:
+        `OptimiseResult(params, value, history)`: the best `EngineParams` (scalars), the objective there (for
+        "negativity", N itself) and the per-step objective of every start, shape (steps, starts).
+    """
+    import optax
+
+    base = EngineParams() if base is None else base
+    free = [f.strip() for f in free.split(",")] if isinstance(free, str) else list(free)
+    if not free:
+        raise ValueError("Argument `free` must name at least one field, but is empty.")
+    for f in free:
+        _check_field(f, "free")
+        if f not in bounds:
+            raise ValueError(f"Argument `bounds` must give (lo, hi) for every free field, but has none for {f!r}.")
+    boxes = {f: _check_bracket(bounds[f], f"bounds[{f!r}]") for f in free}
+    if isinstance(objective, str) and objective not in OBSERVABLES:
+        raise ValueError(f"Argument `objective` must be one of {OBSERVABLES} or a callable, but is {objective!r}.")
+    if not (isinstance(objective, str) or callable(objective)):
+        raise ValueError(f"Argument `objective` must be a name or a callable, but is {objective!r}.")
+    if starts < 1 or steps < 1:
+        raise ValueError(f"Arguments `starts` and `steps` must be >= 1, but are starts={starts}, steps={steps}.")
+    q, shape = prepare(base)
+    if shape != ():
+        raise ValueError(f"Argument `base` must hold scalars, but has batch shape {shape}.")
+    logs = {f: lo > 0 and hi / lo > 100 for f, (lo, hi) in boxes.items()}
+    maps = {f: _box(*boxes[f], logs[f]) for f in free}
+
+    rng = np.random.default_rng(seed)
+    u0 = []
+    for f in free:  # Latin hypercube in the box's own coordinate (log or linear)
+        t = (rng.permutation(starts) + rng.uniform(0.05, 0.95, starts)) / starts
+        lo, hi = boxes[f]
+        x = np.exp(np.log(lo) + t * (np.log(hi) - np.log(lo))) if logs[f] else lo + t * (hi - lo)
+        u0.append(_box_inverse(x, lo, hi, logs[f]))
+    u0 = jnp.asarray(np.stack(u0, -1), dtype=q.eps_h.dtype)  # (starts, n_free)
+
+    def params_of(u):
+        return q.replace(**{f: jnp.broadcast_to(maps[f](u[..., i]), u.shape[:-1]) for i, f in enumerate(free)}).replace(
+            **{k: jnp.broadcast_to(getattr(q, k), u.shape[:-1]) for k in NUMERIC_FIELDS if k not in free}
+        )
+
+    def value_of(u, smooth):
+        p = params_of(u)
+        if callable(objective):
+            return objective(_observables_impl(p))
+        return _observable(p, objective, smooth=smooth)
+
+    opt = optax.adam(0.05) if optimizer is None else optimizer
+
+    def loss(u):
+        return -jnp.sum(value_of(u, smooth=True))  # starts are independent: the sum's gradient is per start
+
+    @jax.jit
+    def run(u, state, n):
+        def step(carry, _):
+            u, state = carry
+            if isinstance(opt, optax.GradientTransformationExtraArgs):
+                g = jax.grad(loss)(u)
+                updates, state = opt.update(g, state, u, value=loss(u), grad=g, value_fn=loss)
+            else:
+                g = jax.grad(loss)(u)
+                updates, state = opt.update(g, state, u)
+            u = optax.apply_updates(u, updates)
+            return (u, state), value_of(u, smooth=False)
+
+        (u, state), hist = jax.lax.scan(step, (u, state), None, length=n)
+        return u, state, hist
+
+    state = opt.init(u0)
+    u = u0
+    chunk = 25 if progress else steps
+    hists = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc="optimise", unit="step")
+    done = 0
+    while done < steps:
+        n = min(chunk, steps - done)
+        u, state, hist = run(u, state, n)
+        hists.append(hist)
+        done += n
+        if bar is not None:
+            bar.update(n)
+            bar.set_postfix(best=f"{float(jnp.max(hist[-1])):.4e}")
+    if bar is not None:
+        bar.close()
+    history = jnp.concatenate(hists)
+    final = value_of(u, smooth=False)
+    best = int(jnp.argmax(jnp.where(jnp.isfinite(final), final, -jnp.inf)))
+    params = base.replace(**{f: float(maps[f](u[best, i])) for i, f in enumerate(free)})
+    return OptimiseResult(params, final[best], history)
