@@ -42,6 +42,7 @@ from ._optimise import kappa_max as kappa_max  # noqa: E402
 from ._optimise import optimise as optimise  # noqa: E402
 from ._params import EngineParams as EngineParams  # noqa: E402
 from ._params import grid as grid  # noqa: E402
+from ._scan import scan as scan  # noqa: E402
 from ._steady import SteadyState as SteadyState  # noqa: E402
 from ._steady import steady_state as steady_state  # noqa: E402
 

@@ -1,0 +1,589 @@
+r"""Grid scans at scale: any N-D parameter grid, in chunks of bounded size, streamed to a resumable Zarr store.
+
+`scan(base, axes=...)` evaluates `observables` on the outer product of 1-D axes and returns a labelled
+`xarray.Dataset`. How it works, and why:
+
+- **Chunks are N-D blocks of the grid.** The chunk shape is `(1, ..., 1, c_k, n_{k+1}, ..., n_{d-1})` with at most
+  `chunk_size` points, so that every scan chunk is exactly ONE Zarr chunk of every variable: a chunk is written by
+  one process in one go, never read-modified-written by two (which is what makes multi-host writes safe).
+- **One compile per scan.** Every chunk runs the same executable: the kernel batch has a fixed size (the chunk's
+  point count, rounded up to a multiple of the device count); edge chunks are padded with in-range points and the
+  padding is dropped before writing. The executable is also independent of the axis NAMES and LENGTHS (the axes
+  travel as one padded (9, L) value table plus integer strides), so scans of other grids with the same chunk point
+  count reuse it.
+- **Parameters are generated on the device** from the chunk's origin: `iota -> unravel over the chunk shape ->
+  gather from the axis table`. The full grid is never materialised, on the host or on a device.
+- **Devices.** The batch of a chunk is split over all local devices with `jax.shard_map` on a 1-D mesh; each device
+  generates and solves its own slice. Results agree across device counts to rounding (tested with 4 CPU devices;
+  most values bit for bit, some of N, C, rho, Q_c within ~1 ulp of rho), because XLA fuses a partitioned program
+  differently than a one-device one. A store resumed on the same number of devices is bit-identical to an
+  uninterrupted run.
+- **Streaming and resume.** With `out`, each chunk is written to the Zarr store as soon as it is computed (the next
+  chunk is already running: JAX dispatch is asynchronous), and only after ALL its variables are written is its flag
+  in `_scan/done` set (Zarr's local store writes each file atomically, via a temporary file and a rename). A rerun
+  skips flagged chunks and recomputes the others with the same executable at the same batch positions, so the store
+  ends up identical bit for bit to that of an uninterrupted run, even after SIGKILL. The store's root attributes
+  record the scan's specification; a rerun with different parameters raises instead of mixing results.
+- **Multi-host.** After `jax.distributed.initialize()`, process `i` of `n` computes the chunks `k` with
+  `k % n == i` on its local devices and writes them to the shared store (process 0 creates it first).
+"""
+
+import dataclasses
+import functools
+import hashlib
+import os
+import shutil
+import sys
+import warnings
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import prepare
+from ._observables import _observables_impl
+from ._params import DEFAULTS, NUMERIC_FIELDS, EngineParams
+
+VARS = ("J", "Q_h", "Q_c", "negativity", "concurrence", "J_c", "witness", "residual", "ok")
+RHO_DIMS = ("rho_row", "rho_col")
+FORMAT = 1  # version of the store layout below; bump when it changes
+
+_ENERGY = "eps_h (hbar = k_B = 1)"
+_CURRENT = "eps_h^2 / hbar"
+VAR_ATTRS = {
+    "J": dict(long_name="heat current J = Q_h - Q_c", units=_CURRENT),
+    "Q_h": dict(long_name="heat flow from the hot bath Q_h", units=_CURRENT),
+    "Q_c": dict(long_name="heat flow from the cold bath Q_c", units=_CURRENT),
+    "negativity": dict(long_name="negativity N", units="1"),
+    "concurrence": dict(long_name="concurrence C", units="1"),
+    "J_c": dict(long_name="critical current J_c (eq 18)", units=_CURRENT),
+    "witness": dict(long_name="witness |J| / J_c", units="1"),
+    "residual": dict(long_name="steady-state residual ||L vec(rho)||", units=_ENERGY),
+    "ok": dict(long_name="steady state trustworthy", units="1"),
+    "rho": dict(long_name="steady state rho", units="1", basis="|11>, |10>, |01>, |00> = |h c>, |1> excited"),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------- plan
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    names: tuple[str, ...]  # axis names, in order
+    values: tuple[np.ndarray, ...]  # axis values, cast to `dtype`
+    base: EngineParams  # the non-axis fields (scalars)
+    dtype: np.dtype
+    chunk: tuple[int, ...]  # chunk shape (one Zarr chunk)
+    store_rho: bool
+
+    @property
+    def shape(self):
+        return tuple(len(v) for v in self.values)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def chunk_grid(self):
+        return tuple(-(-n // c) for n, c in zip(self.shape, self.chunk, strict=True))
+
+    @property
+    def n_chunks(self):
+        return int(np.prod(self.chunk_grid, dtype=np.int64))
+
+    def region(self, k: int) -> tuple[slice, ...]:
+        """The grid region of chunk k (C order over the chunk grid), clipped to the grid."""
+        block = np.unravel_index(k, self.chunk_grid)
+        return tuple(
+            slice(b * c, min((b + 1) * c, n)) for b, c, n in zip(block, self.chunk, self.shape, strict=True)
+        )
+
+    def base_values(self) -> dict:
+        return {k: float(getattr(self.base, k)) for k in NUMERIC_FIELDS if k not in self.names}
+
+    def spec(self) -> dict:
+        """What must agree between a store and a call that resumes it (chunking is adopted, not compared)."""
+        return dict(
+            format=FORMAT,
+            axes=[[n, len(v), hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()[:16]]
+                  for n, v in zip(self.names, self.values, strict=True)],
+            base=self.base_values(),
+            bath=self.base.bath,
+            dtype=str(self.dtype),
+            store_rho=self.store_rho,
+        )
+
+
+def _available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def default_chunk_size(store_rho: bool = False) -> int:
+    """Points per chunk: a power of two using at most 1/16 of the available memory, between 2**14 and 2**20.
+
+    ~1 KiB per point covers the generated parameters, the outputs on the device and on the host, Zarr's encode
+    buffers and two chunks in flight (compute of chunk k+1 overlaps the write of chunk k); rho adds 0.5 KiB.
+    2**20 points keep a chunk around 2 s on a 2-core CPU, so per-chunk costs (dispatch, ~10 small files) stay small.
+    """
+    per_point = 1024 + (512 if store_rho else 0)
+    n = max(_available_memory() // 16 // per_point, 1)
+    return int(min(max(1 << (int(n).bit_length() - 1), 1 << 14), 1 << 20))
+
+
+def chunk_shape(shape: tuple[int, ...], chunk_size: int) -> tuple[int, ...]:
+    """Largest block `(1, ..., 1, c_k, n_{k+1}, ..., n_{d-1})` of at most `chunk_size` points (C-order contiguous)."""
+    chunk = [1] * len(shape)
+    left = chunk_size
+    for a in range(len(shape) - 1, -1, -1):
+        chunk[a] = max(1, min(shape[a], left))
+        if chunk[a] < shape[a]:
+            break
+        left //= shape[a]
+    return tuple(chunk)
+
+
+def _check_axes(base: EngineParams, axes) -> tuple[tuple[str, ...], tuple[np.ndarray, ...], np.dtype]:
+    if not isinstance(base, EngineParams):
+        raise TypeError(f"Argument `base` must be an EngineParams, but is of type {type(base).__name__}.")
+    if not isinstance(axes, Mapping):
+        raise TypeError(
+            f"Argument `axes` must be a mapping from field name to 1-D array, but is {type(axes).__name__}."
+        )
+    if len(axes) == 0:
+        raise ValueError(f"Argument `axes` must name at least one of the fields {NUMERIC_FIELDS}, but is empty.")
+    unknown = [k for k in axes if k not in NUMERIC_FIELDS]
+    if unknown:
+        raise ValueError(
+            f"Unknown axis {unknown[0]!r} in `axes`: the axes must be EngineParams fields {NUMERIC_FIELDS}."
+        )
+    dtype = jnp.dtype(jnp.result_type(float))  # float64 unless x64 is off
+    names, values = [], []
+    for name, v in axes.items():
+        try:
+            a = np.asarray(v)
+        except Exception as e:
+            raise ValueError(f"Axis `{name}` must be a 1-D array of numbers, but is {v!r}.") from e
+        if a.ndim != 1:
+            raise ValueError(f"Axis `{name}` must be 1-D, but has shape {a.shape}.")
+        if a.size == 0:
+            raise ValueError(f"Axis `{name}` is empty: give it at least one value.")
+        if a.dtype.kind not in "biuf":
+            raise ValueError(f"Axis `{name}` must hold real numbers, but has dtype {a.dtype}.")
+        bad = ~np.isfinite(a.astype(np.float64))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"Axis `{name}` must be finite, but {name}[{i}] = {a[i]!r}.")
+        names.append(name)
+        values.append(a.astype(dtype))
+    for name in NUMERIC_FIELDS:
+        if name in axes:
+            continue
+        v = getattr(base, name)
+        if isinstance(v, jax.core.Tracer) or np.ndim(v) != 0:
+            raise ValueError(
+                f"Field `{name}` of `base` must be a scalar (scan its values with an axis instead), but has shape "
+                f"{np.shape(v)}."
+            )
+    # Physical checks (signs, eps_c > 0) of `prepare`, eagerly: each axis alone, the other axes at their maximum
+    # (messages name the axis and index; a failure there is a failure at a grid point), then the corners of the grid
+    # (the checks are monotone in each field, so the corners cover eps_h + delta > 0 everywhere).
+    at_max = base.replace(**{n: a.max() for n, a in zip(names, values, strict=True)})
+    for name, a in zip(names, values, strict=True):
+        try:
+            prepare(at_max.replace(**{name: a}))
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"Axis `{name}`: {e}") from None
+    corners = {n: np.array([a.min(), a.max()]).reshape((2,) + (1,) * (len(names) - 1 - i))
+               for i, (n, a) in enumerate(zip(names, values, strict=True))}
+    prepare(at_max.replace(**corners))
+    return tuple(names), tuple(values), dtype
+
+
+# --------------------------------------------------------------------------------------------------------- kernel
+
+
+def _bucket(n: int) -> int:
+    """Axis-table length: a power of two >= 256, so that grids of similar size share one executable."""
+    return max(256, 1 << (n - 1).bit_length())
+
+
+@functools.lru_cache(maxsize=16)
+def _chunk_kernel(batch: int, bath: str, store_rho: bool, devices: tuple):
+    """The jitted chunk function for `batch` points split over `devices` (one compile per key)."""
+    mesh = jax.sharding.Mesh(np.array(devices), ("d",))
+    spec = jax.sharding.PartitionSpec
+    n_local = batch // len(devices)
+
+    def local(table, size, cshape, cstride, origin):
+        # position of each of this device's points inside the chunk (C order over the chunk shape)
+        k = jax.lax.axis_index("d").astype(size.dtype) * n_local + jnp.arange(n_local, dtype=size.dtype)
+        idx = origin[:, None] + (k[None, :] // cstride[:, None]) % cshape[:, None]
+        idx = jnp.minimum(idx, size[:, None] - 1)  # padding points of edge chunks: any in-range point
+        vals = jnp.take_along_axis(table, idx, axis=1)  # (9, n_local)
+        p = EngineParams(**{f: vals[i] for i, f in enumerate(NUMERIC_FIELDS)}, bath=bath)
+        o = _observables_impl(p)
+        out = {v: getattr(o, v) for v in VARS}
+        if store_rho:
+            out["rho"] = o.rho
+        return out
+
+    f = jax.shard_map(local, mesh=mesh, in_specs=(spec(),) * 5, out_specs=spec("d"))
+    return jax.jit(f)
+
+
+class _Runner:
+    """Compute chunks of a plan on the local devices; `submit(k)` dispatches asynchronously."""
+
+    def __init__(self, plan: _Plan, devices):
+        self.plan = plan
+        nd = len(devices)
+        count = int(np.prod(plan.chunk))
+        self.count = count
+        self.batch = -(-count // (8 * nd)) * 8 * nd  # a multiple of the SIMD width on every device
+        self.fn = _chunk_kernel(self.batch, plan.base.bath, plan.store_rho, tuple(devices))
+        itype = jax.dtypes.canonicalize_dtype(np.int64)
+        L = _bucket(max(plan.shape))
+        table = np.zeros((len(NUMERIC_FIELDS), L), plan.dtype)
+        size = np.ones(len(NUMERIC_FIELDS), itype)
+        cshape = np.ones(len(NUMERIC_FIELDS), itype)
+        cstride = np.ones(len(NUMERIC_FIELDS), itype)
+        self.axis_row = {}
+        strides = np.cumprod((plan.chunk[1:] + (1,))[::-1])[::-1]
+        for i, f in enumerate(NUMERIC_FIELDS):
+            if f in plan.names:
+                a = plan.names.index(f)
+                v = plan.values[a]
+                table[i, : len(v)] = v
+                size[i], cshape[i], cstride[i] = len(v), plan.chunk[a], strides[a]
+                self.axis_row[a] = i
+            else:
+                table[i, 0] = getattr(plan.base, f)
+        self.itype = itype
+        self.args = [jnp.asarray(x) for x in (table, size, cshape, cstride)]
+
+    def submit(self, k: int):
+        region = self.plan.region(k)
+        origin = np.zeros(len(NUMERIC_FIELDS), self.itype)
+        for a, i in self.axis_row.items():
+            origin[i] = region[a].start
+        return self.fn(*self.args, jnp.asarray(origin))
+
+    def fetch(self, k: int, result) -> dict:
+        """Host arrays of chunk k, shaped like its (clipped) region."""
+        region = self.plan.region(k)
+        sub = tuple(slice(0, s.stop - s.start) for s in region)
+        out = {}
+        for name, v in result.items():
+            a = np.asarray(v)[: self.count]
+            out[name] = a.reshape(self.plan.chunk + a.shape[1:])[sub]
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------------- store
+
+
+def _attrs(plan: _Plan) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        je_version = version("jaxengine")
+    except PackageNotFoundError:
+        je_version = "0+unknown"
+    return dict(
+        **plan.base_values(),
+        bath=plan.base.bath,
+        axes=list(plan.names),
+        units="energies, temperatures and rates in units of eps_h (hbar = k_B = 1); currents in eps_h^2 / hbar",
+        jaxengine_version=je_version,
+        jax_version=jax.__version__,
+        jaxengine_scan=plan.spec(),
+    )
+
+
+def _fill(name):
+    return False if name == "ok" else (complex(np.nan, np.nan) if name == "rho" else np.nan)
+
+
+def _dtype(plan: _Plan, name):
+    if name == "ok":
+        return np.dtype(bool)
+    if name == "rho":
+        return np.dtype(np.complex128 if plan.dtype == np.float64 else np.complex64)
+    return plan.dtype
+
+
+def _var_names(plan: _Plan):
+    return VARS + (("rho",) if plan.store_rho else ())
+
+
+def _create_store(path: str, plan: _Plan):
+    import zarr
+
+    g = zarr.open_group(path, mode="w")
+    for name, v in zip(plan.names, plan.values, strict=True):
+        c = g.create_array(name, shape=v.shape, dtype=v.dtype, chunks=v.shape, dimension_names=[name])
+        c.attrs.update(long_name=name, units=_ENERGY)
+        c[...] = v
+    for name in _var_names(plan):
+        extra = (4, 4) if name == "rho" else ()
+        a = g.create_array(
+            name,
+            shape=plan.shape + extra,
+            dtype=_dtype(plan, name),
+            chunks=plan.chunk + extra,
+            fill_value=_fill(name),
+            dimension_names=list(plan.names) + (list(RHO_DIMS) if extra else []),
+        )
+        a.attrs.update(VAR_ATTRS[name])
+    # one flag per chunk, each its own (atomically written) file; a subgroup, so xarray does not show it
+    g.create_group("_scan").create_array(
+        "done", shape=plan.chunk_grid, dtype="u1", chunks=(1,) * len(plan.chunk_grid), fill_value=0, compressors=None
+    )
+    g.attrs.update(_attrs(plan))  # the spec goes in last: a store without it is an unfinished creation
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "consolidated metadata is not part of the Zarr 3 spec": xarray reads it
+        zarr.consolidate_metadata(path)
+
+
+def _stored_spec(path: str):
+    """(spec, chunk shape) of an existing jaxengine scan store, or None if `path` holds none."""
+    import zarr
+
+    if not os.path.exists(path):
+        return None
+    try:
+        g = zarr.open_group(path, mode="r")
+        spec = dict(g.attrs).get("jaxengine_scan")
+    except Exception:
+        spec = None
+    if spec is None:
+        if os.path.isdir(path) and not os.listdir(path):
+            return None  # an empty directory: use it
+        if os.path.isdir(os.path.join(path, "_scan")) and os.path.isfile(os.path.join(path, "zarr.json")):
+            shutil.rmtree(path)  # a creation that was killed before it wrote the spec (the last step): no results
+            return None
+        raise ValueError(
+            f"`out`={path!r} exists but is not a jaxengine scan store; jaxengine will not touch it (not even with "
+            "overwrite=True): choose another path."
+        )
+    return spec, tuple(g["J"].chunks)
+
+
+def _spec_difference(stored: dict, want: dict) -> str | None:
+    if stored.get("format") != want["format"]:
+        return f"store format {stored.get('format')} (this jaxengine writes format {want['format']})"
+    s_axes, w_axes = [tuple(a) for a in stored["axes"]], [tuple(a) for a in want["axes"]]
+    if [a[0] for a in s_axes] != [a[0] for a in w_axes]:
+        return f"axes {[a[0] for a in s_axes]} (this call: {[a[0] for a in w_axes]})"
+    for s, w in zip(s_axes, w_axes, strict=True):
+        if s != w:
+            return f"values of axis `{s[0]}` ({s[1]} stored values, this call has {w[1]}, hashes differ)"
+    for k, v in want["base"].items():
+        if stored["base"].get(k) != v:
+            return f"base parameter {k}={stored['base'].get(k)!r} (this call: {k}={v!r})"
+    for k in ("bath", "dtype", "store_rho"):
+        if stored.get(k) != want[k]:
+            return f"{k}={stored.get(k)!r} (this call: {k}={want[k]!r})"
+    return None
+
+
+def _remove(path: str):
+    """Delete the scan store at `path`; anything else is left alone (overwrite=True must not delete user data)."""
+    if _stored_spec(path) is None:
+        if os.path.isdir(path):
+            os.rmdir(path)  # empty
+        return
+    shutil.rmtree(path)
+
+
+def done_chunks(path: str) -> np.ndarray:
+    """Flags (1 = finished) of the chunks of the scan store at `path`, flat in C order."""
+    import zarr
+
+    return np.asarray(zarr.open_group(path, mode="r")["_scan/done"][...]).reshape(-1)
+
+
+def _write_chunk(group, plan: _Plan, k: int, data: dict):
+    region = plan.region(k)
+    for name in _var_names(plan):
+        group[name][region] = data[name]
+    # only now is chunk k complete on disk: set its flag (a separate, atomically written file)
+    group["_scan/done"][np.unravel_index(k, plan.chunk_grid)] = 1
+
+
+# ------------------------------------------------------------------------------------------------------------ API
+
+
+def scan(
+    base: EngineParams = EngineParams(),  # noqa: B008 (frozen, hence safe as a default)
+    *,
+    axes: Mapping,
+    out=None,
+    chunk_size: int | None = None,
+    progress: bool = True,
+    store_rho: bool = False,
+    overwrite: bool = False,
+):
+    r"""Every observable on an N-D outer-product grid of parameters, in bounded memory, optionally streamed to Zarr.
+
+    Args:
+        base: the parameters that are not scanned (scalars; the fields named in `axes` are ignored).
+        axes: ordered mapping from EngineParams field name to a 1-D array of values, e.g.
+            `{"T_h": np.linspace(0.3, 1, 500), "delta": np.linspace(-0.05, 0.05, 501)}`. The grid is their outer
+            product, in this order.
+        out: path of a Zarr store (directory). Chunks are written as they finish and the store can be read with
+            `xarray.open_zarr` while the scan runs (unfinished points read as NaN / ok=False). If the store exists
+            and was made by the same scan, the call resumes it: finished chunks are skipped. `None`: compute in
+            memory.
+        chunk_size: points per chunk (the default uses at most 1/16 of the available memory, up to 2**20). A
+            resumed store keeps its own chunking; giving a `chunk_size` that implies another one is an error.
+        progress: show a progress bar (points, points/s, ETA) when stderr is a terminal.
+        store_rho: also return/store `rho`, complex, with two more dimensions `rho_row, rho_col` (4 each; complex128
+            is native in Zarr 3 and in zarr-python 2).
+        overwrite: replace an existing store at `out` instead of resuming it.
+
+    Returns:
+        `xarray.Dataset` with dimensions = the axis names, coordinates = the axis values, data variables `J, Q_h,
+        Q_c, negativity, concurrence, J_c, witness, residual, ok` (and `rho`), and attributes recording the
+        non-scanned parameters, the bath, and the jaxengine and JAX versions. With `out` it is the (lazily loaded)
+        store. Failed points are data (`ok` False), as with `observables(throw=False)`.
+
+    Examples:
+        >>> import numpy as np, jaxengine as je
+        >>> ds = je.scan(axes={"T_h": np.linspace(0.3, 1, 5), "delta": [0.0, 0.01]}, progress=False)
+        >>> dict(ds.sizes), round(float(ds.negativity.sel(T_h=1.0, delta=0.0)), 6)
+        ({'T_h': 5, 'delta': 2}, 0.002053)
+    """
+    names, values, dtype = _check_axes(base, axes)
+    shape = tuple(len(v) for v in values)
+    if chunk_size is not None:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+            raise ValueError(f"Argument `chunk_size` must be a positive integer, but is chunk_size={chunk_size!r}.")
+    base = base.replace(**{n: DEFAULTS[n] for n in names})  # scanned fields of `base` play no role
+    plan = _Plan(names, values, base, dtype, chunk_shape(shape, chunk_size or default_chunk_size(store_rho)),
+                 bool(store_rho))
+
+    pindex, pcount = jax.process_index(), jax.process_count()
+    if pcount > 1 and out is None:
+        raise ValueError("A multi-process scan (jax.process_count() > 1) needs `out`: a store all processes share.")
+
+    group = None
+    done = np.zeros(plan.n_chunks, np.uint8)
+    if out is not None:
+        out = os.fspath(out)
+        plan = _open_or_create(out, plan, chunk_size, overwrite, pindex, pcount)
+        import zarr
+
+        group = zarr.open_group(out, mode="r+")
+        done = done_chunks(out)
+        memory = None
+    else:
+        memory = {
+            n: np.full(plan.shape + ((4, 4) if n == "rho" else ()), _fill(n), _dtype(plan, n))
+            for n in _var_names(plan)
+        }
+
+    todo = [k for k in range(plan.n_chunks) if k % pcount == pindex and not done[k]]
+    runner = _Runner(plan, jax.local_devices()) if todo else None
+    points = lambda k: int(np.prod([s.stop - s.start for s in plan.region(k)]))  # noqa: E731
+    bar = _progress_bar(plan.size, sum(points(k) for k in range(plan.n_chunks) if done[k]), progress)
+    try:
+        pending = None
+        for k in [*todo, None]:
+            nxt = (k, runner.submit(k)) if k is not None else None  # dispatch k, then write k-1 while k runs
+            if pending is not None:
+                kp, res = pending
+                data = runner.fetch(kp, res)
+                if group is not None:
+                    _write_chunk(group, plan, kp, data)
+                else:
+                    for n in _var_names(plan):
+                        memory[n][plan.region(kp)] = data[n]
+                bar.update(points(kp))
+            pending = nxt
+    finally:
+        bar.close()
+
+    if out is None:
+        return _dataset(plan, memory)
+    if pcount > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("jaxengine.scan: all chunks written")
+    import xarray as xr
+
+    ds = xr.open_zarr(out, consolidated=True)
+    return ds[list(_var_names(plan))]  # the order of VARS, as in memory (Zarr lists the arrays alphabetically)
+
+
+def _open_or_create(out: str, plan: _Plan, chunk_size, overwrite: bool, pindex: int, pcount: int) -> _Plan:
+    if pindex == 0:
+        if overwrite:
+            _remove(out)
+        stored = _stored_spec(out)
+        if stored is None:
+            _create_store(out, plan)
+    if pcount > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("jaxengine.scan: store created")
+    stored = _stored_spec(out)
+    if stored is None:
+        raise ValueError(f"The scan store {out!r} was not created (is `out` on a filesystem all processes share?).")
+    spec, chunks = stored
+    diff = _spec_difference(spec, plan.spec())
+    if diff is not None:
+        raise ValueError(
+            f"The store {out!r} holds a different scan: it has {diff}. Pass overwrite=True to replace it, or choose "
+            "another `out`."
+        )
+    if chunks != plan.chunk:
+        if chunk_size is not None:
+            raise ValueError(
+                f"The store {out!r} is chunked as {chunks}, but chunk_size={chunk_size} gives chunks {plan.chunk}; "
+                "leave chunk_size=None to resume with the store's chunks, or pass overwrite=True."
+            )
+        plan = dataclasses.replace(plan, chunk=chunks)
+    return plan
+
+
+def _dataset(plan: _Plan, arrays: dict):
+    import xarray as xr
+
+    dims = list(plan.names)
+    data_vars = {
+        n: xr.Variable(dims + (list(RHO_DIMS) if n == "rho" else []), a, attrs=VAR_ATTRS[n]) for n, a in arrays.items()
+    }
+    coords = {n: xr.Variable([n], v, attrs=dict(long_name=n, units=_ENERGY))
+              for n, v in zip(plan.names, plan.values, strict=True)}
+    return xr.Dataset(data_vars, coords=coords, attrs=_attrs(plan))
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(total: int, initial: int, progress: bool):
+    if not (progress and sys.stderr.isatty()):
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="pt", unit_scale=True, desc="scan", file=sys.stderr,
+                smoothing=0.1, dynamic_ncols=True)
+
