@@ -46,7 +46,7 @@ FIG5_T_H = 0.7
 FIG5_DELTAS = (0.0, 0.01, 0.02, 0.03, 0.05)
 FIG5_KAPPA = (0.0, 0.25)
 PHASE_T_H = (0.1, 1.5)
-PHASE_DELTA = (-0.1, 0.1)
+PHASE_DELTA = (-0.1, 0.25)  # the bracket of critical_detuning: every delta* lies inside
 KMAX_DELTA = (0.0, 0.1)  # the continuous delta range of kappa_max(delta)
 KMAX_T_HS = (0.3, 0.7)
 KMAX_MAP_KAPPA = (0.0, 0.3)
@@ -66,8 +66,9 @@ _T0 = [time.perf_counter()]
 
 
 def _log(msg: str, quiet: bool = False):
-    if not quiet:
-        print(f"[{time.perf_counter() - _T0[0]:6.1f} s] {msg}", flush=True)
+    if not quiet:  # one write per line: the kappa_max threads log concurrently
+        sys.stdout.write(f"[{time.perf_counter() - _T0[0]:6.1f} s] {msg}\n")
+        sys.stdout.flush()
 
 
 def gap_matching_kappa(delta, eps_h=1.0):
@@ -166,7 +167,7 @@ def compute(figures=FIGURES, *, quick: bool = False, quiet: bool = False) -> dic
         th_line = np.linspace(0.16, PHASE_T_H[1], 2 * nk // 3 + 3)  # overlay on the phase diagram
         th_all = np.concatenate([T_hs, th_line])
         p = je.EngineParams(T_h=th_all)
-        bracket = (0.0, 0.25)
+        bracket = (0.0, PHASE_DELTA[1])
         for sign, key in ((+1, "plus"), (-1, "minus")):
             r = je.critical_detuning(p, sign=sign, bracket=bracket)
             D[f"dstar_{key}"] = np.asarray(r.value)[: len(T_hs)], np.asarray(r.ok)[: len(T_hs)]
@@ -222,7 +223,7 @@ def compute(figures=FIGURES, *, quick: bool = False, quiet: bool = False) -> dic
         B.add("fig5", T_h=FIG5_T_H, delta=np.array(FIG5_DELTAS)[:, None], kappa_h=np.linspace(*FIG5_KAPPA, nl))
     if "phase_diagram" in figures:
         B.add("phase", T_h=np.linspace(*PHASE_T_H, nm)[:, None], delta=np.linspace(*PHASE_DELTA, nm))
-    if "kappa_max_delta" in figures:
+    if "fig5" in figures:  # the paper's Fig 5 (a, b): maps over (kappa_h, delta)
         B.add(
             "kmap", T_h=FIG5_T_H, delta=np.linspace(*KMAX_DELTA, nm)[:, None], kappa_h=np.linspace(*KMAX_MAP_KAPPA, nm)
         )
@@ -396,6 +397,11 @@ def plot_fig3(D, out: Path):
     ax[0, 1].legend(loc="lower right", title=r"$\kappa = 0$", title_fontsize=8.5)
     ax[0, 0].set_ylim(bottom=0)
     ax[0, 1].set_ylim(bottom=0)
+    fig.suptitle(
+        r"Fig 3: $\kappa_h = \kappa_c = 0$, $T_c = 0.1$, $g = 1.6\times10^{-3}$, "
+        r"$\gamma_h = 10^{-3}$, $\gamma_c = 1.1\times10^{-2}$ (energies in units of $\varepsilon_h$)",
+        fontsize=10,
+    )
     _save(fig, out, "fig3")
     cols = {
         k: np.concatenate([np.ravel(a3[k]), np.ravel(b3[k])])
@@ -447,6 +453,26 @@ def plot_fig4(D, out: Path):
         a.legend(hh + h, ll + extra, loc="upper right", ncol=2)
     ax[0].set_ylim(top=1.35 * float(np.max(ref["J"])))
     ax[1].set_ylim(top=1.35 * float(np.max(ref["negativity"])))
+    # the T_h = 0.3 negativity is 50 times smaller than at T_h = 0.7: zoom on it
+    i3 = list(T_HS).index(0.3)
+    ins = ax[1].inset_axes([0.6, 0.25, 0.37, 0.36])
+    _kappa_panels(
+        ins,
+        b["kappa_h"][i3 : i3 + 1],
+        b["negativity"][i3 : i3 + 1],
+        ref["negativity"][i3 : i3 + 1],
+        [""],
+        {k: v[i3 : i3 + 1] for k, v in D["kmax_N_fig4"].items()},
+        "N",
+        ["C0"],
+        gap,
+    )
+    ins.set_xlim(*FIG4_KAPPA)
+    ins.set_ylim(0, 1.25 * float(ref["negativity"][i3]))
+    ins.set_title(r"zoom: $T_h = 0.3$", fontsize=8, pad=2)
+    ins.tick_params(labelsize=7)
+    ins.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    ins.yaxis.get_offset_text().set_fontsize(7)
     fig.suptitle(
         rf"Fig 4: $\delta = {FIG4_DELTA}$, $\kappa_c = 0$, $T_c = 0.1$ (dashed: $\delta = 0$, $\kappa_h = 0$)",
         fontsize=10,
@@ -460,35 +486,74 @@ def plot_fig4(D, out: Path):
     )
 
 
+def _kmap_panel(fig, a, D, key, label):
+    """The paper's Fig 5 panel: `key` over (kappa_h, delta) at T_h = FIG5_T_H, with kappa_max(delta) overlaid."""
+    b = D["batch"]["kmap"]
+    m = a.pcolormesh(b["kappa_h"], b["delta"], b[key], shading="auto", cmap="magma")
+    fig.colorbar(m, ax=a, label=label, format="%.1e")
+    dl = np.linspace(*KMAX_DELTA, 400)
+    a.plot(gap_matching_kappa(dl), dl, color="c", lw=2.2, label="gap matching")
+    km = D[f"kmax_{'J' if key == 'J' else 'N'}_line_{FIG5_T_H}"]
+    ok = km["ok"]
+    a.plot(km["kappa"][ok], km["delta"][ok], "w--", lw=1.2, label=r"$\kappa_{\max}(\delta)$ (kappa_max)")
+    a.axhline(FIG4_DELTA, color="w", ls=(0, (5, 3)), lw=0.9, alpha=0.7)
+    a.annotate(
+        rf"Fig 4, $T_h = {FIG5_T_H}$",
+        (KMAX_MAP_KAPPA[1], FIG4_DELTA),
+        xytext=(-4, 3),
+        textcoords="offset points",
+        ha="right",
+        va="bottom",
+        color="w",
+        fontsize=8,
+    )
+    a.set(xlabel=r"tunnelling $\kappa_h/\varepsilon_h$", ylabel=r"detuning $\delta/\varepsilon_h$")
+    a.set_xlim(*KMAX_MAP_KAPPA)
+    a.set_ylim(*KMAX_DELTA)
+    a.legend(loc="upper left", framealpha=0.85)
+    a.grid(False)
+
+
 def plot_fig5(D, out: Path):
     plt = _plt()
     b, ref = D["batch"]["fig5"], D["batch"]["ref0"]
     r7 = {k: float(ref[k][list(T_HS).index(FIG5_T_H)]) for k in ("J", "negativity")}
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(2, 2, figsize=(10, 8), constrained_layout=True)
+    _kmap_panel(fig, ax[0, 0], D, "J", r"heat current $J_{ss}/\varepsilon_h$")
+    _kmap_panel(fig, ax[0, 1], D, "negativity", r"negativity $N(\rho_{ss})$")
+    ax[0, 0].set_title(r"(a) heat current over $(\kappa_h, \delta)$")
+    ax[0, 1].set_title(r"(b) negativity over $(\kappa_h, \delta)$")
     labels = [rf"$\delta = {d}$" for d in FIG5_DELTAS]
     gap = gap_matching_kappa(np.array(FIG5_DELTAS))
-    for a, key, kk in ((ax[0], "J", "J"), (ax[1], "negativity", "N")):
+    for a, key, kk in ((ax[1, 0], "J", "J"), (ax[1, 1], "negativity", "N")):
         _kappa_panels(a, b["kappa_h"], b[key], None, labels, D[f"kmax_{kk}_fig5"], kk, _colors(len(FIG5_DELTAS)), gap)
         a.axhline(r7[key], color="k", ls="--", lw=1.0, label=r"$\delta = \kappa = 0$")
         a.set_xlim(*FIG5_KAPPA)
-        a.set_ylim(0, 1.3 * r7[key])
+        a.set_ylim(0, 1.6 * r7[key])
         a.set_xlabel(r"tunnelling $\kappa_h/\varepsilon_h$")
         a.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
         hh, ll = a.get_legend_handles_labels()
         h = [plt.Line2D([], [], color="k", marker="o", ls="", mfc="none"), plt.Line2D([], [], color="0.4", ls=":")]
-        a.legend(hh + h, ll + [r"$\kappa_{\max}$", "gap matching"], loc="upper right", ncol=2)
-    ax[0].set(ylabel=r"heat current $J_{ss}/\varepsilon_h$", title=r"(a) heat current")
-    ax[1].set(ylabel=r"negativity $N(\rho_{ss})$", title=r"(b) negativity")
+        a.legend(hh + h, ll + [r"$\kappa_{\max}$", "gap matching"], loc="upper right", ncol=2, fontsize=8)
+    ax[1, 0].set(ylabel=r"heat current $J_{ss}/\varepsilon_h$", title=r"(c) cuts of (a) at fixed $\delta$")
+    ax[1, 1].set(ylabel=r"negativity $N(\rho_{ss})$", title=r"(d) cuts of (b) at fixed $\delta$")
     fig.suptitle(
-        rf"Fig 5: $T_h = {FIG5_T_H}$, $\kappa_c = 0$, $T_c = 0.1$ (dashed: $\delta = \kappa = 0$ at the same "
-        r"$T_h$, as in Fig 4)",
+        rf"Fig 5: $T_h = {FIG5_T_H}$, $\kappa_c = 0$, $T_c = 0.1$, $g = 1.6\times10^{{-3}}$, $\gamma_h = 10^{{-3}}$, "
+        r"$\gamma_c = 1.1\times10^{-2}$ (dashed in (c, d): $\delta = \kappa = 0$ at the same $T_h$)",
         fontsize=10,
     )
     _save(fig, out, "fig5")
     _write_csv(
         out / "fig5.csv",
         _curve_columns(b),
-        f"Fig 5: J and N vs kappa_h per delta, T_h={FIG5_T_H}, kappa_c=0; {_PARAMS_NOTE}",
+        f"Fig 5 (c, d): J and N vs kappa_h per delta, T_h={FIG5_T_H}, kappa_c=0; the maps of (a, b) are in "
+        f"fig5_map.csv; {_PARAMS_NOTE}",
+    )
+    m = D["batch"]["kmap"]
+    _write_csv(
+        out / "fig5_map.csv",
+        {"delta": m["delta"], "kappa_h": m["kappa_h"], "J": m["J"], "negativity": m["negativity"]},
+        f"Fig 5 (a, b): J and N over (delta, kappa_h) at T_h={FIG5_T_H}, kappa_c=0; {_PARAMS_NOTE}",
     )
 
 
@@ -500,8 +565,7 @@ def plot_phase_diagram(D, out: Path):
     T, d, N, W = b["T_h"], b["delta"], b["negativity"], b["witness"]
     fig, ax = plt.subplots(figsize=(7.6, 5.4), constrained_layout=True)
     Nm = np.ma.masked_where(N <= 0, N)
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("0.85")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
     pos = N[N > 0]
     m = ax.pcolormesh(d, T, Nm, shading="auto", cmap=cmap, norm=LogNorm(vmin=max(pos.min(), 1e-8), vmax=pos.max()))
     fig.colorbar(m, ax=ax, label=r"negativity $N(\rho_{ss})$ (grey: $N = 0$)")
@@ -534,6 +598,8 @@ def plot_phase_diagram(D, out: Path):
         ylabel=r"hot-bath temperature $T_h/\varepsilon_h$",
         title=r"Beyond the paper: $N$ over $(T_h, \delta)$ at $\kappa = 0$ with the witness boundary",
     )
+    ax.set_xlim(*PHASE_DELTA)
+    ax.set_ylim(*PHASE_T_H)
     ax.grid(False)
     _save(fig, out, "phase_diagram")
     _write_csv(
@@ -545,45 +611,38 @@ def plot_phase_diagram(D, out: Path):
 
 def plot_kappa_max_delta(D, out: Path):
     plt = _plt()
-    b = D["batch"]["kmap"]
-    fig, ax = plt.subplots(1, 3, figsize=(13.5, 4.3), constrained_layout=True)
-    d, k = b["delta"], b["kappa_h"]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4.3), constrained_layout=True)
     dl = np.linspace(*KMAX_DELTA, 400)
-    lines = {t: (D[f"kmax_J_line_{t}"], D[f"kmax_N_line_{t}"]) for t in KMAX_T_HS}
-    jl, nl_ = lines[FIG5_T_H]
-    for a, key, lab, km in ((ax[0], "J", r"$J_{ss}/\varepsilon_h$", jl), (ax[1], "negativity", r"$N(\rho_{ss})$", nl_)):
-        m = a.pcolormesh(d, k, b[key], shading="auto", cmap="magma")
-        fig.colorbar(m, ax=a, label=lab, format="%.1e")
-        a.plot(dl, gap_matching_kappa(dl), color="c", lw=2.0, label="gap matching")
-        ok = km["ok"]
-        a.plot(km["delta"][ok], km["kappa"][ok], "w--", lw=1.3, label=r"$\kappa_{\max}(\delta)$ (kappa_max)")
-        a.set(xlabel=r"detuning $\delta/\varepsilon_h$", ylabel=r"tunnelling $\kappa_h/\varepsilon_h$")
-        a.legend(loc="upper left", framealpha=0.85)
-        a.grid(False)
-    ax[0].set_title(rf"(a) $J_{{ss}}$ at $T_h = {FIG5_T_H}$")
-    ax[1].set_title(rf"(b) $N$ at $T_h = {FIG5_T_H}$")
+    ax[0].plot(dl, gap_matching_kappa(dl), color="0.6", lw=4, label=r"gap matching $\kappa_{\mathrm{gap}}(\delta)$")
     for i, t in enumerate(KMAX_T_HS):
         for key, ls in (("J", "-"), ("N", "--")):
             km = D[f"kmax_{key}_line_{t}"]
+            ok = km["ok"]
+            lab = rf"$\kappa_{{\max}}$ of {key}, $T_h = {t}$"
+            ax[0].plot(km["delta"][ok], km["kappa"][ok], ls, color=f"C{i}", lw=1.2, label=lab)
             g = gap_matching_kappa(km["delta"])
-            sel = km["ok"] & (km["delta"] > 0)
-            ax[2].plot(
-                km["delta"][sel],
-                (km["kappa"][sel] - g[sel]) / g[sel],
-                ls,
-                color=f"C{i}",
-                label=rf"$\kappa_{{\max}}$ of {key}, $T_h = {t}$",
-            )
-    ax[2].axhline(0, color="k", lw=0.8)
-    ax[2].set(
+            sel = ok & (km["delta"] > 0)
+            ax[1].plot(km["delta"][sel], (km["kappa"][sel] - g[sel]) / g[sel], ls, color=f"C{i}", label=lab)
+    ax[0].set(
         xlabel=r"detuning $\delta/\varepsilon_h$",
-        ylabel=r"$(\kappa_{\max} - \kappa_{\mathrm{gap}})/\kappa_{\mathrm{gap}}$",
-        title=r"(c) $\kappa_{\max}$ relative to gap matching",
+        ylabel=r"$\kappa_{\max}/\varepsilon_h$",
+        title=r"(a) $\kappa_{\max}(\delta)$ from kappa_max",
+        xlim=KMAX_DELTA,
+        ylim=(0, None),
     )
-    ax[2].legend(loc="lower right")
+    ax[0].legend(loc="lower right")
+    ax[1].axhline(0, color="k", lw=0.8)
+    ax[1].set_yscale("symlog", linthresh=1e-4)
+    ax[1].set(
+        xlabel=r"detuning $\delta/\varepsilon_h$",
+        ylabel=r"$(\kappa_{\max} - \kappa_{\mathrm{gap}})/\kappa_{\mathrm{gap}}$ (symlog)",
+        title=r"(b) relative to gap matching",
+        xlim=KMAX_DELTA,
+    )
+    ax[1].legend(loc="lower right", fontsize=8)
     fig.suptitle(
         r"Beyond the paper: $\kappa_{\max}(\delta)$ vs gap matching $\sqrt{\varepsilon_h^2 + 4\kappa_h^2} = "
-        r"\varepsilon_c$ ($\kappa_c = 0$)",
+        r"\varepsilon_c$ ($\kappa_c = 0$, $T_c = 0.1$)",
         fontsize=10,
     )
     _save(fig, out, "kappa_max_delta")
@@ -601,13 +660,7 @@ def plot_kappa_max_delta(D, out: Path):
     _write_csv(
         out / "kappa_max_delta.csv",
         {k: np.concatenate(v) for k, v in cols.items()},
-        f"kappa_max(delta) of J (observable_is_N=0) and N (1), kappa_c=0, bracket {KMAX_BRACKET}; "
-        f"the maps of panels (a, b) are in kappa_max_delta_map.csv; {_PARAMS_NOTE}",
-    )
-    _write_csv(
-        out / "kappa_max_delta_map.csv",
-        {"delta": d, "kappa_h": k, "J": b["J"], "negativity": b["negativity"]},
-        f"J and N over (delta, kappa_h) at T_h={FIG5_T_H}; {_PARAMS_NOTE}",
+        f"kappa_max(delta) of J (observable_is_N=0) and N (1), kappa_c=0, bracket {KMAX_BRACKET}; {_PARAMS_NOTE}",
     )
 
 
@@ -796,7 +849,7 @@ def _summary_md(S) -> str:
     w("| T_h | J | N | J_c | \\|J\\|/J_c |\n|---|---|---|---|---|")
     for r in S["delta0"]:
         w(f"| {r['T_h']} | {_e(r['J'])} | {_e(r['N'])} | {_e(r['J_c'])} | {r['witness']:.4f} |")
-    w("\n## Critical detuning δ*± (N = 0, equivalently |J| = J_c at κ = 0), searched in |δ| ≤ 0.25\n")
+    w(f"\n## Critical detuning δ*± (N = 0, equivalently |J| = J_c at κ = 0), searched in |δ| ≤ {PHASE_DELTA[1]}\n")
     w("| T_h | δ*+ | \\|J\\|/J_c at δ*+ | δ*− | \\|J\\|/J_c at δ*− |\n|---|---|---|---|---|")
     for r in S["dstar"]:
         wp = "—" if r["witness_at_plus"] is None else f"{r['witness_at_plus']:.8f}"
@@ -826,7 +879,10 @@ def _summary_md(S) -> str:
         f"{100 * S['kmax_line_J_0.3_max_rel_dev']:.3f} % (T_h = 0.3) of gap matching, κ_max of N within "
         f"{100 * S['kmax_line_N_0.7_max_rel_dev']:.3f} % (T_h = 0.7) and "
         f"{100 * S['kmax_line_N_0.3_max_rel_dev']:.2f} % "
-        f"(T_h = 0.3); κ_max of J increases monotonically with δ: {S['kmax_line_monotonic_J']}.\n"
+        f"(T_h = 0.3); κ_max of J increases monotonically with δ: {S['kmax_line_monotonic_J']}. At T_h = 0.3, "
+        "N(κ_h) is very flat near its maximum, with two local maxima on either side of gap matching that differ "
+        "by ~0.1 %, so κ_max of N jumps between them along δ (CONVENTIONS.md #9): compare maxima there, not "
+        "arg-maxima.\n"
     )
 
     E = S["errata"]
