@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from ._cli_scan import register_plot, register_scan
 from ._params import DEFAULTS, NUMERIC_FIELDS
 from .reproduce import register_reproduce
 
@@ -54,7 +55,7 @@ def register_observables(sub):
     p.set_defaults(func=_cmd_observables)
 
 
-REGISTER = [register_observables, register_reproduce]
+REGISTER = [register_observables, register_reproduce, register_scan, register_plot]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -274,3 +274,101 @@ def test_four_devices_identical(tmp_path):
     assert_matches_points(four, {v: one[v].values for v in VARS})
     np.testing.assert_array_equal(four.J.values, one.J.values)
     assert four.attrs == one.attrs
+
+
+# ------------------------------------------------------------------------------------------------------------- CLI
+
+
+def _png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_cli_scan_then_plot(tmp_path, capsys):
+    from jaxengine.cli import main
+
+    out = str(tmp_path / "cli.zarr")
+    argv = ["scan", "--axis", "T_h=0.3:1.0:6", "--axis", "delta=" + ",".join(map(str, AXES["delta"]))]
+    argv += ["--set", "g=2e-3", "--set", "kappa_h=0.03", "--set", "kappa_c=0.01", "--out", out, "--chunk-size", "32"]
+    assert main(argv) == 0
+    assert "48 points (6 T_h x 8 delta)" in capsys.readouterr().out
+    ref = je.scan(BASE, axes=AXES, chunk_size=CHUNK, progress=False)
+    import xarray as xr
+
+    assert_same_dataset(xr.open_zarr(out, consolidated=True)[list(VARS)], ref)
+    assert main(argv) == 0  # the same command again: resumes, nothing left to do
+    assert main([*argv[:-4], "--set", "kappa_h=0.05", "--out", out]) == 2  # another scan into the same store
+    assert "overwrite" in capsys.readouterr().err
+
+    png = tmp_path / "n.png"
+    assert main(["plot", out, "--var", "negativity", "--out", str(png)]) == 0
+    w, h = _png_size(png)
+    assert w > 300 and h > 300
+    line = tmp_path / "line.png"
+    assert main(["plot", out, "--var", "J", "--sel", "delta=0.0", "--out", str(line)]) == 0
+    assert _png_size(line)[0] > 300
+    assert main(["plot", out, "--var", "nope", "--out", str(line)]) == 2
+    assert "--var must be one of" in capsys.readouterr().err
+
+
+def test_cli_plot_draws_boundary_on_kappa_zero_plane(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    from jaxengine.cli import main
+
+    calls = []
+    monkeypatch.setattr(Axes, "contour", lambda self, *a, **k: calls.append(k.get("levels")))
+    for kappa in ("0", "0.03"):
+        out = str(tmp_path / f"k{kappa}.zarr")
+        argv = ["scan", "--axis", "T_h=0.3:1.0:6", "--axis", "delta=-0.05:0.05:8", "--set", f"kappa_h={kappa}"]
+        assert main([*argv, "--out", out, "--chunk-size", "32", "--quiet"]) == 0
+        assert main(["plot", out, "--var", "negativity", "--out", str(tmp_path / f"k{kappa}.png")]) == 0
+    assert calls == [[1.0]]  # the J = J_c contour on the kappa = 0 map only
+
+
+def test_cli_ctrl_c_leaves_resumable_store(tmp_path, monkeypatch, capsys):
+    from jaxengine.cli import main
+
+    out = str(tmp_path / "int.zarr")
+    argv = ["scan", "--axis", "T_h=0.3:1.0:20", "--axis", "delta=-0.05:0.05:8", "--set", "kappa_h=0.03"]
+    argv += ["--out", out, "--chunk-size", "32", "--quiet"]
+    original = _scan._write_chunk
+
+    def interrupt_at_third(group, plan, k, data):
+        if k == 2:
+            raise KeyboardInterrupt
+        original(group, plan, k, data)
+
+    monkeypatch.setattr(_scan, "_write_chunk", interrupt_at_third)
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "2 of 5 chunks are saved" in err and "resume" in err
+    monkeypatch.setattr(_scan, "_write_chunk", original)
+    assert main(argv) == 0
+    axes = {"T_h": np.linspace(0.3, 1.0, 20), "delta": np.linspace(-0.05, 0.05, 8)}
+    ref = je.scan(je.EngineParams(kappa_h=0.03), axes=axes, chunk_size=CHUNK, progress=False)
+    import xarray as xr
+
+    assert_same_dataset(xr.open_zarr(out, consolidated=True)[list(VARS)], ref)
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--axis", "T_h=0.3:1.0"], "START:STOP:NUM"),
+        (["--axis", "T_h=0.3:1.0:x"], "START:STOP:NUM"),
+        (["--axis", "T_h"], "NAME=START:STOP:NUM"),
+        (["--axis", "T_h=0.5", "--axis", "T_h=0.6"], "twice"),
+        (["--axis", "T_h=0.5", "--set", "T_h=0.6"], "both scanned"),
+        (["--axis", "T_h=0.5", "--set", "kappa=0.1"], "--set"),
+        (["--axis", "temp=0.5"], "temp"),
+    ],
+)
+def test_cli_scan_bad_arguments(tmp_path, capsys, argv, match):
+    from jaxengine.cli import main
+
+    assert main(["scan", *argv, "--out", str(tmp_path / "x.zarr")]) == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,239 @@
+"""`jaxengine scan` and `jaxengine plot`: grid scans to a Zarr store from the shell, and quick-look figures of them.
+
+    jaxengine scan --axis T_h=0.3:1.0:500 --axis delta=-0.05:0.05:501 --set kappa_h=0.07 --out scan.zarr
+    jaxengine plot scan.zarr --var negativity --out n.png
+
+A thin layer over `jaxengine.scan` (no physics here). Rerunning the same `scan` command resumes it; Ctrl-C leaves a
+resumable store and exits with status 130 and a one-line message.
+"""
+
+import sys
+import textwrap
+import time
+
+from ._params import DEFAULTS, NUMERIC_FIELDS
+
+# --------------------------------------------------------------------------------------------------------- scan
+
+
+def parse_axis(text: str):
+    """`NAME=START:STOP:NUM` (NUM points, both ends included) or `NAME=V1,V2,...` -> (name, 1-D float array)."""
+    import numpy as np
+
+    name, sep, spec = text.partition("=")
+    name = name.strip()
+    if not sep or not name or not spec.strip():
+        raise ValueError(f"--axis must look like NAME=START:STOP:NUM or NAME=V1,V2,..., but got {text!r}.")
+    try:
+        if ":" in spec:
+            parts = spec.split(":")
+            if len(parts) != 3:
+                raise ValueError
+            start, stop, num = float(parts[0]), float(parts[1]), parts[2]
+            if not num.strip().isdigit() or int(num) < 1:
+                raise ValueError
+            return name, np.linspace(start, stop, int(num))
+        return name, np.array([float(v) for v in spec.split(",")])
+    except ValueError:
+        raise ValueError(
+            f"--axis {name}: cannot read {spec!r}; give START:STOP:NUM (NUM a positive integer) or a comma list."
+        ) from None
+
+
+def parse_set(text: str):
+    """`NAME=VALUE` -> (name, float)."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or name not in NUMERIC_FIELDS:
+        raise ValueError(f"--set must look like NAME=VALUE with NAME one of {NUMERIC_FIELDS}, but got {text!r}.")
+    try:
+        return name, float(value)
+    except ValueError:
+        raise ValueError(f"--set {name}: {value!r} is not a number.") from None
+
+
+def _cmd_scan(args):
+    import numpy as np
+
+    import jaxengine as je
+
+    from . import _scan
+
+    axes = {}
+    for text in args.axis:
+        name, values = parse_axis(text)
+        if name in axes:
+            raise ValueError(f"--axis {name} is given twice.")
+        axes[name] = values
+    fixed = dict(parse_set(t) for t in args.set)
+    both = sorted(set(fixed) & set(axes))
+    if both:
+        raise ValueError(f"{both[0]} is both scanned (--axis) and fixed (--set): give one of the two.")
+    base = je.EngineParams(**fixed, bath=args.bath)
+    shape = " x ".join(f"{len(v)} {k}" for k, v in axes.items())
+    t0 = time.perf_counter()
+    try:
+        ds = je.scan(
+            base,
+            axes=axes,
+            out=args.out,
+            chunk_size=args.chunk_size,
+            progress=not args.quiet,
+            store_rho=args.store_rho,
+            overwrite=args.overwrite,
+        )
+    except KeyboardInterrupt:
+        try:
+            done = _scan.done_chunks(args.out)
+            saved = f"{int(done.sum())} of {done.size} chunks are saved in {args.out}"
+        except Exception:  # interrupted before the store existed
+            saved = f"nothing is saved in {args.out} yet"
+        print(f"jaxengine scan: interrupted; {saved}; run the same command again to resume.", file=sys.stderr)
+        return 130
+    bad = int(np.size(ds.ok) - int(ds.ok.sum()))
+    print(
+        f"{args.out}: {int(np.prod(list(ds.sizes.values())))} points ({shape}) in {time.perf_counter() - t0:.1f} s; "
+        + (f"{bad} points not ok (see `ok`, `residual`)" if bad else "all points ok")
+    )
+    return 0
+
+
+def register_scan(sub):
+    p = sub.add_parser(
+        "scan",
+        help="every observable on an N-D parameter grid, streamed to a resumable Zarr store",
+        description="Every observable on the outer-product grid of the --axis values, written chunk by chunk to the "
+        "Zarr store --out. Running the same command again resumes an interrupted scan.",
+    )
+    p.add_argument(
+        "--axis",
+        action="append",
+        required=True,
+        metavar="NAME=START:STOP:NUM",
+        help="a scanned EngineParams field: NUM values from START to STOP, or NAME=V1,V2,...; repeat for more "
+        f"dimensions, in order. Fields: {', '.join(NUMERIC_FIELDS)}",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a fixed parameter other than its default (energies in units of eps_h); repeatable. Defaults: "
+        + ", ".join(f"{k}={DEFAULTS[k]}" for k in NUMERIC_FIELDS),
+    )
+    p.add_argument("--bath", choices=("bosonic", "fermionic"), default=DEFAULTS["bath"])
+    p.add_argument("--out", required=True, help="the Zarr store (a directory), e.g. scan.zarr")
+    p.add_argument("--chunk-size", type=int, default=None, help="points per chunk (default: from available memory)")
+    p.add_argument("--store-rho", action="store_true", help="also store the 4x4 steady state at every point")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store made with other parameters")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_scan)
+
+
+# --------------------------------------------------------------------------------------------------------- plot
+
+_SYMBOL = {
+    "eps_h": r"$\varepsilon_h$",
+    "delta": r"$\delta$",
+    "g": r"$g$",
+    "gamma_h": r"$\gamma_h$",
+    "gamma_c": r"$\gamma_c$",
+    "T_h": r"$T_h$",
+    "T_c": r"$T_c$",
+    "kappa_h": r"$\kappa_h$",
+    "kappa_c": r"$\kappa_c$",
+}
+_UNIT = {"eps_h^2 / hbar": r"$\varepsilon_h^2/\hbar$", "1": ""}
+
+
+def _axis_label(name: str) -> str:
+    return f"{_SYMBOL.get(name, name)} [$\\varepsilon_h$]"  # every field is an energy or a rate in units of eps_h
+
+
+def _var_label(da) -> str:
+    units = da.attrs.get("units", "")
+    unit = _UNIT.get(units, units)
+    return da.attrs.get("long_name", da.name) + (f" [{unit}]" if unit else "")
+
+
+def _fixed_value(ds, name):
+    """The value of field `name` on the plotted slice: an attribute, or a scalar coordinate after --sel."""
+    if name in ds.attrs:
+        return float(ds.attrs[name])
+    if name in ds.coords and ds[name].ndim == 0:
+        return float(ds[name])
+    return None
+
+
+def _cmd_plot(args):
+    import numpy as np
+    import xarray as xr
+    from matplotlib.figure import Figure  # no pyplot: no global backend state, renders with Agg
+
+    ds = xr.open_zarr(args.store, consolidated=True)
+    if "jaxengine_scan" not in ds.attrs:
+        raise ValueError(f"{args.store!r} is not a jaxengine scan store.")
+    if args.var not in ds.data_vars or args.var == "rho":
+        names = [v for v in ds.data_vars if v != "rho"]
+        raise ValueError(f"--var must be one of {names}, but got {args.var!r}.")
+    sel = {}
+    for text in args.sel:
+        name, value = parse_set(text)
+        if name not in ds.dims:
+            raise ValueError(f"--sel {name}: not a dimension of this scan (dimensions: {list(ds.dims)}).")
+        sel[name] = value
+    ds = ds.sel(sel, method="nearest") if sel else ds
+    da = ds[args.var]
+    if da.dtype == bool:
+        da = da.astype(float)
+    if da.ndim not in (1, 2):
+        raise ValueError(
+            f"{args.var} has {da.ndim} dimensions {list(da.dims)}; pick values of all but one or two of them with "
+            "--sel NAME=VALUE."
+        )
+    fixed = [f"{k}={_fixed_value(ds, k):g}" for k in NUMERIC_FIELDS if _fixed_value(ds, k) is not None]
+    fixed.append(f"bath={ds.attrs.get('bath', '?')}")
+
+    fig = Figure(figsize=(6.4, 4.8) if da.ndim == 2 else (6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    x = da.dims[0]
+    if da.ndim == 1:
+        ax.plot(ds[x].values, np.asarray(da.values), lw=1.5)
+        ax.set_ylabel(_var_label(ds[args.var]))
+        ax.grid(alpha=0.3)
+    else:
+        y = da.dims[1]
+        z = np.ma.masked_invalid(np.asarray(da.transpose(y, x).values))
+        mesh = ax.pcolormesh(ds[x].values, ds[y].values, z, shading="auto", cmap=args.cmap)
+        fig.colorbar(mesh, ax=ax, label=_var_label(ds[args.var]))
+        ax.set_ylabel(_axis_label(y))
+        if _fixed_value(ds, "kappa_h") == 0 and _fixed_value(ds, "kappa_c") == 0 and "witness" in ds:
+            # on the kappa = 0 plane, |J| = J_c (witness = 1) is the paper's entanglement boundary (eq 18)
+            w = np.asarray(ds["witness"].transpose(y, x).values)
+            if np.nanmin(w) < 1 < np.nanmax(w):
+                ax.contour(ds[x].values, ds[y].values, w, levels=[1.0], colors="white", linewidths=1.5)
+                ax.plot([], [], color="white", lw=1.5, label=r"$J = J_c$ (witness = 1)")
+                ax.legend(loc="best", facecolor="0.5", framealpha=0.6, labelcolor="white")
+    ax.set_xlabel(_axis_label(x))
+    ax.set_title(textwrap.fill(", ".join(fixed), 95), fontsize=8)
+    fig.savefig(args.out, dpi=args.dpi)
+    print(f"{args.out}: {args.var} over {' x '.join(da.dims)}")
+    return 0
+
+
+def register_plot(sub):
+    p = sub.add_parser(
+        "plot",
+        help="a 1-D line or 2-D map of one variable of a scan store",
+        description="Draw one variable of a `jaxengine scan` store: a line for 1-D scans, a map for 2-D ones (with "
+        "the J = J_c contour on maps of the kappa = 0 plane). Unfinished points are left blank.",
+    )
+    p.add_argument("store", help="the Zarr store written by `jaxengine scan`")
+    p.add_argument("--var", default="negativity", help="J, Q_h, Q_c, negativity, concurrence, J_c, witness, ...")
+    p.add_argument("--out", required=True, help="image file (PNG, PDF or SVG by extension)")
+    p.add_argument(
+        "--sel", action="append", default=[], metavar="NAME=VALUE", help="fix a dimension at its nearest value"
+    )
+    p.add_argument("--cmap", default="viridis", help="matplotlib colormap of 2-D maps")
+    p.add_argument("--dpi", type=int, default=120)
+    p.set_defaults(func=_cmd_plot)
