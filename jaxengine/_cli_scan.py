@@ -215,7 +215,7 @@ def _cmd_plot(args):
                 ax.plot([], [], color="white", lw=1.5, label=r"$J = J_c$ (witness = 1)")
                 ax.legend(loc="best", facecolor="0.5", framealpha=0.6, labelcolor="white")
     ax.set_xlabel(_axis_label(x))
-    ax.set_title(textwrap.fill(", ".join(fixed), 95), fontsize=8)
+    ax.set_title(textwrap.fill(", ".join(fixed), 72), fontsize=8)
     fig.savefig(args.out, dpi=args.dpi)
     print(f"{args.out}: {args.var} over {' x '.join(da.dims)}")
     return 0
