@@ -159,6 +159,17 @@ def test_store_rho(refs, tmp_path):
     assert_same_dataset(streamed, ds)
 
 
+def test_progress_bar_only_on_a_terminal(capsys, monkeypatch):
+    je.scan(BASE, axes=AXES, chunk_size=CHUNK, progress=True)  # stderr is captured: not a terminal
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    je.scan(BASE, axes=AXES, chunk_size=CHUNK, progress=False)
+    assert capsys.readouterr().err == ""
+    je.scan(BASE, axes=AXES, chunk_size=CHUNK, progress=True)
+    err = capsys.readouterr().err
+    assert "48.0/48.0" in err and "pt/s" in err and "<00:00" in err  # points done, points/s, ETA
+
+
 # ------------------------------------------------------------------------------------------------ store and resume
 
 
