@@ -2,8 +2,9 @@ r"""Reproduce the paper: Figs 2-5, the headline numbers and the errata, plus two
 
 `jaxengine reproduce --out DIR` (or `reproduce(DIR)`) writes into DIR
 
-- `fig2.png` … `fig5.png` (panels a and b of each figure of the paper) and `phase_diagram.png`,
-  `kappa_max_delta.png` (beyond the paper), each with the plotted data beside it as `<name>.csv`;
+- `fig2.png` … `fig5.png` (panels a and b of each figure of the paper; Fig 5 (a, b) are the paper's maps over
+  $(\kappa_h, \delta)$, with cuts at fixed $\delta$ as (c, d)) and `phase_diagram.png`, `kappa_max_delta.png` (beyond
+  the paper), each with the plotted data beside it as `<name>.csv` (and the Fig 5 maps as `fig5_map.csv`);
 - `summary.md` (and `summary.json`): the headline numbers and where the paper's text differs from its equations.
 
 No physics happens here: every number comes from the public API (`observables`, `closed_form`, `kappa_max`,
@@ -16,6 +17,10 @@ $\gamma_c = 1.1\times10^{-2}$, $\varepsilon_h = 1$; $\delta = 0.01$ in Fig 4 and
 paper does not list the $T_h$ values of its curves nor all axis ranges; the choices below (module constants) follow
 its text: $T_h \in \{0.3, 0.5, 0.7\}$ (Fig 5 refers to the $T_h = 0.7$ curve of Fig 4), $|\delta| \le 0.05$ ("5 %
 of non-degeneracy") in Fig 2, and $\kappa_h$ ranges that contain $\kappa_{\max}$ and the decrease beyond it.
+
+Compile time dominates on a CPU (the two `kappa_max` kernels take ~30 s and ~40 s of CPU time to compile): they
+compile in two background threads while the `observables` batch runs, so that the whole command takes about a
+minute on an idle 2-core machine. Set `JAX_COMPILATION_CACHE_DIR` to reuse the compiled kernels across runs.
 """
 
 from __future__ import annotations
