@@ -979,7 +979,7 @@ def reproduce(out, *, figures=FIGURES, quick: bool = False, quiet: bool = False)
         (out / "summary.md").write_text(text)
         (out / "summary.json").write_text(json.dumps(S, indent=1))
         _log(f"wrote {out / 'summary.md'}", quiet)
-    _log(f"done: {', '.join(f + '.png' for f in figures)} and their .csv in {out}", quiet)
+    _log(f"done: {', '.join(f + '.png' for f in figures)} (each with its data as .csv) in {out}", quiet)
     return S
 
 
