@@ -58,8 +58,10 @@ def _occupation(eps, T, bath):
     pos = T > 0
     x = jnp.where(pos, eps / jnp.where(pos, T, 1), jnp.inf)  # double where: finite gradients at T = 0
     if bath == "bosonic":
-        # expm1 keeps n_B accurate for x -> 0 and gives exactly 0 (not nan) for x -> inf
-        return 1 / jnp.expm1(x), -1 / jnp.expm1(-x)
+        # n = e^{-x} / (1 - e^{-x}): accurate for x -> 0 (expm1), exactly 0 for x -> inf, and so are its derivatives
+        # (the textbook 1 / expm1(x) has derivative -e^x / (e^x - 1)^2 = inf / inf = nan once e^x overflows)
+        one_minus = -jnp.expm1(-x)
+        return jnp.exp(-x) / one_minus, 1 / one_minus
     # sigmoid(-x) = 1/(e^x + 1) without the cancellation of (1 - tanh(x/2))/2 at large x
     return jax.nn.sigmoid(-x), jax.nn.sigmoid(x)
 
