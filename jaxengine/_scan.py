@@ -512,6 +512,7 @@ def scan(
                     for n in _var_names(plan):
                         memory[n][plan.region(kp)] = data[n]
                 bar.update(points(kp))
+                del res, data, pending  # chunk k-1 is on disk: free its buffers before chunk k+1 is dispatched
             pending = nxt
     finally:
         bar.close()
