@@ -147,7 +147,11 @@ def _newton_bracketed(g_and_dg, x0, a, b, sign_a, *, iters: int, xtol: float):
 
 
 def _replace(p: EngineParams, field: str, value):
-    return p.replace(**{field: value})
+    """p with `field` set to value, every field broadcast to the shape of value (no implicit rank promotion)."""
+    value = jnp.asarray(value)
+    return p.replace(
+        **{k: value if k == field else jnp.broadcast_to(getattr(p, k), value.shape) for k in NUMERIC_FIELDS}
+    )
 
 
 def _derivatives(f, x):
@@ -169,7 +173,7 @@ def _kappa_max_impl(p, observable, field, lo, hi, n_scan, iters, xtol):
     vals = f(jnp.broadcast_to(grid[:, None], (n_scan,) + p.eps_h.shape))  # (n_scan, B), one kernel call
     i = jnp.argmax(jnp.where(jnp.isfinite(vals), vals, -jnp.inf), axis=0)
     step = (hi - lo) / (n_scan - 1)
-    x0 = lo + i * step
+    x0 = lo + i.astype(grid.dtype) * step
     a = jnp.maximum(x0 - step, lo)
     b = jnp.minimum(x0 + step, hi)
     g_and_dg = lambda k: _derivatives(f, k)  # noqa: E731
@@ -243,6 +247,7 @@ def kappa_max(
 def _first_crossing_root(f, lo, hi, n_scan, iters, xtol, dtype, shape):
     """Root of f on the first sign change along lo -> hi (lo, hi scalars or per-point arrays)."""
     t = jnp.linspace(0.0, 1.0, n_scan, dtype=dtype)
+    lo, hi = (jnp.broadcast_to(jnp.asarray(v, dtype), shape)[None] for v in (lo, hi))
     xs = lo + (hi - lo) * t[:, None]  # (n_scan, B)
     vals = f(xs)  # one kernel call for the whole scan
     s = jnp.sign(vals)
@@ -358,7 +363,9 @@ def _params_of(spec: _Spec, q: EngineParams, u):
 def _value(spec: _Spec, q: EngineParams, u, smooth: bool):
     p = _params_of(spec, q, u)
     if callable(spec.objective):
-        return spec.objective(_observables_impl(p))
+        shape = jnp.shape(p.eps_h)
+        o = _observables_impl(jax.tree.map(lambda v: jnp.reshape(v, (-1,)), p))  # the kernel wants a flat batch
+        return spec.objective(jax.tree.map(lambda v: jnp.reshape(v, shape + v.shape[1:]), o))
     return _observable(p, spec.objective, smooth=smooth)
 
 
@@ -458,7 +465,8 @@ def optimise(
 
     opt = default_optimizer(int(steps)) if optimizer is None else optimizer
     spec = _Spec(objective, tuple(free), tuple(boxes[f] for f in free), tuple(logs[f] for f in free), opt)
-    state = jax.vmap(opt.init)(u0)
+    with jax.numpy_dtype_promotion("standard"):
+        state = jax.vmap(opt.init)(u0)
     u = u0
     chunk = 25 if progress else steps
     hists = []
@@ -470,7 +478,8 @@ def optimise(
     done = 0
     while done < steps:
         n = min(chunk, steps - done)
-        u, state, hist = _run_jit(spec, q, u, state, n)
+        with jax.numpy_dtype_promotion("standard"):  # optax's own code relies on implicit promotion
+            u, state, hist = _run_jit(spec, q, u, state, n)
         hists.append(hist)
         done += n
         if bar is not None:
