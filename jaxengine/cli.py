@@ -8,6 +8,7 @@ import json
 import sys
 
 from ._cli_scan import register_plot, register_scan
+from ._cli_solvers import register_critical, register_kappa_max, register_optimise
 from ._params import DEFAULTS, NUMERIC_FIELDS
 from .reproduce import register_reproduce
 
@@ -55,7 +56,15 @@ def register_observables(sub):
     p.set_defaults(func=_cmd_observables)
 
 
-REGISTER = [register_observables, register_reproduce, register_scan, register_plot]
+REGISTER = [
+    register_observables,
+    register_reproduce,
+    register_scan,
+    register_plot,
+    register_kappa_max,
+    register_critical,
+    register_optimise,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
