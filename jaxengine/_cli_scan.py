@@ -7,6 +7,8 @@ A thin layer over `jaxengine.scan` (no physics here). Rerunning the same `scan` 
 resumable store and exits with status 130 and a one-line message.
 """
 
+import ctypes
+import os
 import sys
 import textwrap
 import time
@@ -52,6 +54,21 @@ def parse_set(text: str):
         raise ValueError(f"--set {name}: {value!r} is not a number.") from None
 
 
+def _fix_mmap_threshold():
+    """Keep glibc from moving its mmap threshold up (this process only; the command owns it).
+
+    After a large block is freed glibc raises the threshold, so later ~8 MiB chunk buffers come from the heap, which
+    fragments: the peak RSS of a streamed scan then creeps up with the number of chunks (976, 1141, 1265 MiB for 1e6,
+    1e7, 1e8 points). A fixed threshold (what MALLOC_MMAP_THRESHOLD_ does) keeps it flat (964, 999, 995 MiB).
+    """
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = 1 MiB
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _cmd_scan(args):
     import numpy as np
 
@@ -70,6 +87,7 @@ def _cmd_scan(args):
     if both:
         raise ValueError(f"{both[0]} is both scanned (--axis) and fixed (--set): give one of the two.")
     base = je.EngineParams(**fixed, bath=args.bath)
+    _fix_mmap_threshold()
     shape = " x ".join(f"{len(v)} {k}" for k, v in axes.items())
     t0 = time.perf_counter()
     try:
