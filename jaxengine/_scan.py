@@ -204,7 +204,9 @@ def _check_axes(base: EngineParams, axes) -> tuple[tuple[str, ...], tuple[np.nda
         try:
             prepare(at_max.replace(**{name: a}))
         except (ValueError, TypeError) as e:
-            raise ValueError(f"Axis `{name}`: {e}") from None
+            field = str(e).split("`")[1] if str(e).startswith("Field `") else name
+            where = f"Axis `{name}`" if field in names else "Argument `base`"  # a bad fixed field is not the axis's
+            raise ValueError(f"{where}: {e}") from None
     corners = {n: np.array([a.min(), a.max()]).reshape((2,) + (1,) * (len(names) - 1 - i))
                for i, (n, a) in enumerate(zip(names, values, strict=True))}
     prepare(at_max.replace(**corners))

@@ -149,6 +149,8 @@ def test_bad_arguments(tmp_path):
         je.scan(je.EngineParams(g=[1e-3, 2e-3]), axes={"T_h": [0.5]})
     with pytest.raises(TypeError, match="axes"):
         je.scan(axes=[("T_h", [0.5])])
+    with pytest.raises(ValueError, match="Argument `base`: Field `gamma_c`"):
+        je.scan(je.EngineParams(gamma_c=-1e-3), axes={"T_h": [0.5]})
 
 
 def test_store_rho(refs, tmp_path):
