@@ -56,6 +56,7 @@ KMAX_DELTA = (0.0, 0.1)  # the continuous delta range of kappa_max(delta)
 KMAX_T_HS = (0.3, 0.7)
 KMAX_MAP_KAPPA = (0.0, 0.3)
 KMAX_BRACKET = (0.0, 0.4)
+KMAX_N_SCAN = 256  # resolves the double peaks of N(kappa_h) ~0.005 apart at T_h = 0.3 (see `kappa_max`)
 ERRATUM_1_DELTA = 0.05  # where the bare-H heat current is compared (the edge of Fig 2)
 
 # resolutions: number of points along a curve, a map axis, the continuous kappa_max(delta) curve, and the kappa_max
@@ -198,7 +199,7 @@ def compute(figures=FIGURES, *, quick: bool = False, quiet: bool = False) -> dic
 
         def run_kmax(obs, key):
             _log(f"kappa_max of {key}: {len(th)} points (compiles once; in the background)", quiet)
-            r = je.kappa_max(p, observable=obs, bracket=KMAX_BRACKET)
+            r = je.kappa_max(p, observable=obs, bracket=KMAX_BRACKET, n_scan=KMAX_N_SCAN)
             k, v, ok = (np.asarray(x)[: len(th)] for x in (r.kappa, r.value, r.ok))
             i, res = 0, {}
             for name, a, b in groups:

@@ -15,6 +15,9 @@ from helpers import np_heat, np_model, np_negativity, np_rates, np_steady
 from jaxengine.cli import main
 from jaxengine.reproduce import FIGURES
 
+# one worker runs every test of this module, so that the module-scoped reproduce run happens once (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("reproduce")
+
 PAPER = dict(eps_h=1.0, g=1.6e-3, gamma_h=1e-3, gamma_c=1.1e-2, T_c=0.1, kappa_c=0.0, bath="bosonic")
 
 
