@@ -5,6 +5,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 
 import jaxengine as je
 from jaxengine.cli import main
@@ -35,6 +36,7 @@ def test_critical_table(capsys):
     np.testing.assert_allclose(rows[0]["T_h*"], float(je.critical_temperature(je.EngineParams()).value), rtol=1e-12)
 
 
+@pytest.mark.slow  # ~40-70 s of compilation on 2 cores; CI budget
 def test_optimise_json(capsys):
     argv = ["optimise", "--free", "kappa_h", "--bounds", "kappa_h=0:0.3", "--set", "delta=0.02", "--objective", "J"]
     assert main([*argv, "--starts", "4", "--steps", "200", "--json"]) == 0

@@ -161,6 +161,7 @@ def _central(f, x, h):
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
+@pytest.mark.slow  # ~40-70 s of compilation on 2 cores; CI budget
 def test_signed_negativity_gradient_points_to_entanglement_where_N_is_zero():
     """Below the critical temperature N = 0 and so is dN/dT_h; the signed n is negative there and its derivative
     is positive (heating the hot bath brings entanglement), equal to central differences."""

@@ -177,12 +177,17 @@ def test_optimise_couplings_beats_the_grid_search():
     assert float(r.value) > 1.1 * float(je.observables(base).negativity)
 
 
-def test_optimise_callable_objective_and_bad_input():
+@pytest.mark.slow  # ~40-70 s of compilation on 2 cores; CI budget
+def test_optimise_callable_objective():
     base = je.EngineParams(delta=0.02, T_h=0.7)
     r = je.optimise(lambda o: o.J, base, free="kappa_h", bounds={"kappa_h": (0.0, 0.3)}, starts=4, steps=200)
     ref = je.kappa_max(base, observable="J")
     np.testing.assert_allclose(r.params.kappa_h, float(ref.kappa), atol=1e-6)
     np.testing.assert_allclose(float(r.value), float(ref.value), rtol=1e-10)
+
+
+def test_optimise_bad_input():
+    base = je.EngineParams()
     with pytest.raises(ValueError, match="bounds"):
         je.optimise("J", base, free="kappa_h", bounds={})
     with pytest.raises(ValueError, match="free"):
