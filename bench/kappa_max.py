@@ -34,7 +34,7 @@ def _line(**kw):
 def dense_scan(base, deltas, observable, n, bracket, chunk_points=2_000_000):
     """argmax over a grid of n kappa values per detuning, refined by a 3-point parabola. -> (kappa, value)"""
     ks = np.linspace(*bracket, n)
-    per = max(1, chunk_points // n)
+    per = min(max(1, chunk_points // n), deltas.size)  # detunings per chunk (no padding beyond the input)
     kappa, value = np.empty(deltas.size), np.empty(deltas.size)
     for s in range(0, deltas.size, per):
         d = deltas[s : s + per]
@@ -99,7 +99,7 @@ def main(argv=None):
         )
         errs = []
         for n in args.grids:
-            dense_scan(base, deltas[:2], observable, n, bracket)  # compile the chunk shape outside the timing
+            dense_scan(base, deltas[: min(deltas.size, 2_000_000 // n)], observable, n, bracket)  # compile, untimed
             t0 = time.perf_counter()
             k, v = dense_scan(base, deltas, observable, n, bracket)
             dt = time.perf_counter() - t0

@@ -220,7 +220,7 @@ def kappa_max(
     bracket=(0.0, 0.5),
     n_scan: int = 128,
     iters: int = 40,
-    xtol: float = 1e-10,
+    xtol: float = 5e-9,
 ) -> KappaMax:
     r"""The tunnelling that maximises an observable, $\kappa_{\max} = \arg\max_{\kappa} f(\kappa)$, per point.
 
@@ -232,7 +232,8 @@ def kappa_max(
         n_scan: points of the coarse scan; its two best local maxima are refined by Newton and the better one
             wins. Maxima closer than about two scan steps may be missed: N at low T_h (~0.3) has double peaks
             ~0.005 apart in kappa, which need n_scan = 256 over a bracket of width 0.4.
-        iters, xtol: Newton iteration limit and relative step tolerance.
+        iters, xtol: Newton iteration limit and relative step tolerance (the last Newton step is quadratically
+            converged, so the returned kappa is far more accurate than xtol; a bisection end is within xtol).
 
     Returns:
         `KappaMax(kappa, value, ok)`; a maximum on an edge of the bracket is returned there with `ok=True` when the
