@@ -54,6 +54,19 @@ def parse_set(text: str):
         raise ValueError(f"--set {name}: {value!r} is not a number.") from None
 
 
+def add_set_options(p):
+    """`--set NAME=VALUE` (repeatable) and `--bath`: the fixed parameters of a sweep or a solver."""
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a fixed parameter other than its default (energies in units of eps_h); repeatable. Defaults: "
+        + ", ".join(f"{k}={DEFAULTS[k]}" for k in NUMERIC_FIELDS),
+    )
+    p.add_argument("--bath", choices=("bosonic", "fermionic"), default=DEFAULTS["bath"])
+
+
 def _fix_mmap_threshold():
     """Keep glibc from moving its mmap threshold up (this process only; the command owns it).
 
@@ -131,15 +144,7 @@ def register_scan(sub):
         help="a scanned EngineParams field: NUM values from START to STOP, or NAME=V1,V2,...; repeat for more "
         f"dimensions, in order. Fields: {', '.join(NUMERIC_FIELDS)}",
     )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a fixed parameter other than its default (energies in units of eps_h); repeatable. Defaults: "
-        + ", ".join(f"{k}={DEFAULTS[k]}" for k in NUMERIC_FIELDS),
-    )
-    p.add_argument("--bath", choices=("bosonic", "fermionic"), default=DEFAULTS["bath"])
+    add_set_options(p)
     p.add_argument("--out", required=True, help="the Zarr store (a directory), e.g. scan.zarr")
     p.add_argument("--chunk-size", type=int, default=None, help="points per chunk (default: from available memory)")
     p.add_argument("--store-rho", action="store_true", help="also store the 4x4 steady state at every point")

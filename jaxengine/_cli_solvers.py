@@ -4,8 +4,8 @@ import csv
 import json
 import sys
 
-from ._cli_scan import parse_axis, parse_set
-from ._params import DEFAULTS, NUMERIC_FIELDS
+from ._cli_scan import add_set_options, parse_axis, parse_set
+from ._params import NUMERIC_FIELDS
 
 
 def _add_grid_options(p, example: str):
@@ -17,19 +17,7 @@ def _add_grid_options(p, example: str):
         help=f"a swept EngineParams field (NUM values from START to STOP, or NAME=V1,V2,...); repeat for an "
         f"outer-product grid, e.g. --axis {example}",
     )
-    _add_set_option(p)
-
-
-def _add_set_option(p):
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a fixed parameter other than its default (energies in units of eps_h); repeatable. Defaults: "
-        + ", ".join(f"{k}={DEFAULTS[k]}" for k in NUMERIC_FIELDS),
-    )
-    p.add_argument("--bath", choices=("bosonic", "fermionic"), default=DEFAULTS["bath"])
+    add_set_options(p)
 
 
 def _grid(args):
@@ -214,7 +202,7 @@ def register_optimise(sub):
         help="box bounds of each free field (repeat), e.g. --bounds kappa_h=0:0.3; ranges spanning more than two "
         "decades with LO > 0 are searched in log space",
     )
-    _add_set_option(p)
+    add_set_options(p)
     p.add_argument("--starts", type=int, default=16, help="number of starts (default 16)")
     p.add_argument("--steps", type=int, default=500, help="optimiser steps (default 500)")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default="adam")
