@@ -470,15 +470,11 @@ def optimise(
     if shape != ():
         raise ValueError(f"Argument `base` must hold scalars, but has batch shape {shape}.")
     logs = {f: lo > 0 and hi / lo > 100 for f, (lo, hi) in boxes.items()}
-    maps = {f: _box(*boxes[f], logs[f]) for f in free}
 
+    # a Latin hypercube in the box coordinates t in [0, 1] (which `_box` maps to [lo, hi], linearly or in log space)
     rng = np.random.default_rng(seed)
-    u0 = []
-    for f in free:  # Latin hypercube in the box's own coordinate (log or linear)
-        t = (rng.permutation(starts) + rng.uniform(0.05, 0.95, starts)) / starts
-        lo, hi = boxes[f]
-        u0.append(t)  # the box coordinate itself: _box maps t in [0, 1] to [lo, hi]
-    u0 = jnp.asarray(np.stack(u0, -1), dtype=q.eps_h.dtype)  # (starts, n_free)
+    t = [(rng.permutation(starts) + rng.uniform(0.05, 0.95, starts)) / starts for _ in free]
+    u0 = jnp.asarray(np.stack(t, -1), dtype=q.eps_h.dtype)  # (starts, n_free)
 
     opt = default_optimizer(int(steps)) if optimizer is None else optimizer
     spec = _Spec(objective, tuple(free), tuple(boxes[f] for f in free), tuple(logs[f] for f in free), opt)
@@ -507,5 +503,6 @@ def optimise(
     history = jnp.concatenate(hists)
     final = _value_jit(spec, q, u)
     best = int(jnp.argmax(jnp.where(jnp.isfinite(final), final, -jnp.inf)))
-    params = base.replace(**{f: float(maps[f](u[best, i])) for i, f in enumerate(free)})
+    p_best = _params_of(spec, q, u[best])
+    params = base.replace(**{f: float(getattr(p_best, f)) for f in free})
     return OptimiseResult(params, final[best], history)
