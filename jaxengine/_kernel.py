@@ -260,13 +260,39 @@ def _matvec(pattern, theta, x):
     return rows
 
 
+def _materialise(v, one):
+    """v itself, computed once: a division by a runtime 1.0 (exact), which XLA treats as expensive.
+
+    XLA fuses every cheap elementwise producer into each of its consumers, so a value with several consumers deep in
+    the unrolled elimination is recomputed once per consumer, recursively: the plain unrolled LU executes ~10x its
+    own flops (16 000 instead of ~1 600 per point). XLA never duplicates a division into several consumers, so
+    dividing by a `one` that it cannot fold (`_one`) makes it compute such a value once and keep it in memory. On the
+    2-core CPU this halves the solve's run time and its compile time.
+    """
+    return v / one
+
+
+def _materialise_all(tree, one):
+    """`_materialise` for many (B,) vectors at once: stacked, they become ONE output of ONE fused loop, not one each."""
+    leaves, treedef = jax.tree.flatten(tree)
+    stacked = jnp.stack(leaves) / one
+    return jax.tree.unflatten(treedef, list(stacked))
+
+
+def _one(v):
+    """An exact 1.0 per point that XLA cannot constant-fold (see `_materialise`)."""
+    return jnp.where(v == v, 1.0, 2.0).astype(v.dtype)
+
+
 def _factor(theta):
     """Sparse LU of A = M[1:, 1:] (batch last) in the static pivot order ORDER, without runtime pivoting.
 
     Returns (L, U, inv_pivot, min_pivot): dicts of (B,) multipliers / upper-factor entries keyed by (i, j) in the
     ORIGINAL indices, the reciprocal pivots, and the smallest |pivot| per point. The structural zeros are known at
-    trace time, so only the ~110 entries of the filled pattern are ever touched.
+    trace time, so only the ~130 entries of the filled pattern are ever touched. The rows of U are materialised
+    (`_materialise`): each is read by every later elimination step below it and by every substitution.
     """
+    one = _one(theta[0])
     a = {ij: _entry(t, theta) for ij, t in A_PATTERN.items()}
     rem = list(ORDER)
     L, U, inv = {}, {}, {}
@@ -278,34 +304,37 @@ def _factor(theta):
         min_pivot = jnp.abs(piv) if min_pivot is None else jnp.minimum(min_pivot, jnp.abs(piv))
         cols = [j for j in rem if (k, j) in a]
         for j in cols:
-            U[(k, j)] = a[(k, j)]
+            U[(k, j)] = _materialise(a[(k, j)], one)
         for i in rem:
             if (i, k) not in a:
                 continue
             m = a[(i, k)] * inv[k]
             L[(i, k)] = m
             for j in cols:
-                a[(i, j)] = -m * a[(k, j)] if (i, j) not in a else a[(i, j)] - m * a[(k, j)]
+                a[(i, j)] = -m * U[(k, j)] if (i, j) not in a else a[(i, j)] - m * U[(k, j)]
     return L, U, inv, min_pivot
 
 
 def _apply(F, rhs):
-    """x (15, B) = A^{-1} rhs with the factors F of `_factor`; rhs is a dict index -> (B,), missing rows are 0."""
+    """x (15, B) = A^{-1} rhs with the factors F of `_factor`; rhs is a dict index -> (B,), missing rows are 0.
+
+    Every y_k and x_k of the two substitutions is materialised: each one feeds all the later rows."""
     L, U, inv, _ = F
+    one = _one(inv[ORDER[0]])
     y = {}
     for k in ORDER:  # forward substitution with the unit lower factor; structural zeros of rhs are skipped
         v = rhs.get(k)
         for (i, j), m in L.items():
             if i == k and j in y:
                 v = -m * y[j] if v is None else v - m * y[j]
-        y[k] = v if v is not None else jnp.zeros_like(inv[k])
+        y[k] = _materialise(v, one) if v is not None else jnp.zeros_like(inv[k])
     x = {}
     for k in reversed(ORDER):  # back substitution
         v = y[k]
         for (i, j), u in U.items():
             if i == k:
                 v = v - u * x[j]
-        x[k] = v * inv[k]
+        x[k] = _materialise(v * inv[k], one)
     return jnp.stack([x[i] for i in range(15)])
 
 
@@ -325,7 +354,7 @@ def _refined(theta, F, rhs, steps):
     return x
 
 
-REFINE_STEPS = 2
+REFINE_STEPS = 1
 
 
 def _primal(theta):
@@ -472,12 +501,13 @@ PT_SIGN = np.array([-1.0 if k % 4 == 2 else 1.0 for k in range(16)])  # rho^{T_c
 _H_COORDS = np.einsum("kij,aji->ak", PAULI, _model.H_OPS).real
 HEAT_W = np.einsum("ak,rkj->arj", _H_COORDS, GENERATORS[5:]) / 4  # (5, 4, 16)
 JACOBI_SWEEPS = 3  # concurrence (itself accurate only to ~sqrt(eps)): 3 sweeps reach ~1e-12
-NEGATIVITY_SWEEPS = 4  # N to ~1e-16 absolute; 3 already do at every point tested, the 4th is a safety margin
+NEGATIVITY_SWEEPS = 3  # unrolled sweeps for N, then more only where a block has not converged
+MAX_EXTRA_SWEEPS = 5
 
 
 def _hermitian_from_pauli(x, sign=None):
-    """A Hermitian 4x4 per point as (diag: list of 4 real (B,), off: {(i, j): complex (B,)} for i < j)."""
-    cdtype = complex_dtype(x.dtype)
+    """A Hermitian 4x4 per point, in real arithmetic: (diag: list of 4 real (B,), off: {(i, j): (re, im)} for i < j)."""
+    zero = jnp.zeros_like(x[0])
     diag, off = [], {}
     for (i, j), terms in PAULI_ENTRIES.items():
         re = im = None
@@ -487,13 +517,21 @@ def _hermitian_from_pauli(x, sign=None):
                 re = a * xk if re is None else re + a * xk
             if b:
                 im = b * xk if im is None else im + b * xk
-        re = jnp.zeros_like(x[0]) if re is None else re / 4
+        re = zero if re is None else re / 4
         if i == j:
             diag.append(re)
         else:
-            im = jnp.zeros_like(x[0]) if im is None else im / 4
-            off[(i, j)] = jax.lax.complex(re, im).astype(cdtype)
+            off[(i, j)] = (re, zero if im is None else im / 4)
     return diag, off
+
+
+# complex numbers as (re, im) pairs of real (B,) vectors: XLA's complex elementwise ops vectorise poorly on CPU
+def _cmul(a, b):
+    return a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]
+
+
+def _cconj(a):
+    return a[0], -a[1]
 
 
 def _safe_sqrt(v):
@@ -502,52 +540,137 @@ def _safe_sqrt(v):
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, v, 1)), 0)
 
 
-def _jacobi_eigenvalues(diag, off, sweeps=None):
-    r"""Eigenvalues (list of 4 (B,)) of batch-last Hermitian 4x4 matrices by cyclic complex Jacobi, unrolled.
+ROUNDS = (((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2)))  # a cyclic sweep as 3 rounds of disjoint pairs
+PAIRS = tuple(pq for r in ROUNDS for pq in r)
 
-    Each rotation first removes the phase of $a_{pq}$ (a diagonal unitary on index q), then applies the real
-    symmetric Schur rotation that zeros it. Jacobi converges quadratically, and each rotation is backward stable, so
-    the eigenvalues are accurate to roundoff times $\|A\|$ (the absolute accuracy that N needs); 4x4 matrices close to
-    diagonal need 2-3 sweeps, we do `sweeps` (5) with no data-dependent stopping.
+
+def _rotation(d, r2):
+    """Scalars of the Jacobi rotation that zeros a_pq = b (r2 = |b|^2) given d_p, d_q: (c, sigma, shift).
+
+    With diff = d_q - d_p and the stable tangent t = sign(diff) 2|b| / (|diff| + sqrt(diff^2 + 4|b|^2)): c = cos,
+    sigma = sin / |b| (so that no |b| and no phase need computing) and shift = t |b|. Where b = 0 and diff = 0 the
+    rotation is the identity.
     """
-    sweeps = JACOBI_SWEEPS if sweeps is None else sweeps
-    pairs = [(p, q) for p in range(4) for q in range(p + 1, 4)]
+    diff = d[1] - d[0]
+    e = _safe_sqrt(diff * diff + 4 * r2)
+    den = jnp.abs(diff) + e
+    pos = den > 0
+    den1 = jnp.where(pos, den, 1)
+    sgn = jnp.where(diff >= 0, 2.0, -2.0)
+    ri = jnp.where(pos, 1 / jnp.sqrt(2 * e * den1 + jnp.where(pos, 0, 1)), 0)  # 1 / sqrt(den^2 + 4 r2)
+    return jnp.where(pos, den * ri, 1), sgn * ri, jnp.where(pos, sgn * r2 / den1, 0)
 
-    def sweep(_, state):
-        d, o = list(state[0]), dict(zip(pairs, state[1], strict=True))
 
-        def get(i, j):
-            return o[(i, j)] if i < j else jnp.conj(o[(j, i)])
+def _jacobi_round(d, o, pairs, one):
+    """One round of cyclic Jacobi on the Hermitian matrix (d, o): the rotations of two disjoint index pairs."""
+    d, o = list(d), dict(o)
 
-        def put(i, j, v):
-            if i < j:
-                o[(i, j)] = v
+    def get(i, j):
+        return o[(i, j)] if i < j else _cconj(o[(j, i)])
+
+    # the two rotations touch disjoint index pairs, so both take their scalars from the matrix at the start of the
+    # round; the four entries that both change are composed inline and materialised once
+    rot = {}
+    for p, q in pairs:
+        b = o[(p, q)]
+        c, sg, shift = _rotation((d[p], d[q]), b[0] * b[0] + b[1] * b[1])
+        rot[(p, q)] = b, _materialise(c, one), _materialise(sg, one), shift
+    (p1, q1), (p2, q2) = pairs
+    cross = {(i, j): get(i, j) for i in (p1, q1) for j in (p2, q2)}  # a_ij, i in the first pair, j in the second
+    for (p, q), first in (((p1, q1), True), ((p2, q2), False)):
+        b, c, sg, _ = rot[(p, q)]
+        for k in (p2, q2) if first else (p1, q1):
+            # rotate indices p, q of a_kp, a_kq (k in the other pair), then undo the phase of b on index q:
+            # a_kp <- c a_kp - sigma conj(b) a_kq,  a_kq <- c a_kq + sigma b a_kp
+            akp = _cconj(cross[(p, k)]) if first else cross[(k, p)]
+            akq = _cconj(cross[(q, k)]) if first else cross[(k, q)]
+            m1, m2 = _cmul(akq, _cconj(b)), _cmul(akp, b)
+            nkp = (c * akp[0] - sg * m1[0], c * akp[1] - sg * m1[1])
+            nkq = (c * akq[0] + sg * m2[0], c * akq[1] + sg * m2[1])
+            if first:
+                cross[(p, k)], cross[(q, k)] = _cconj(nkp), _cconj(nkq)
             else:
-                o[(j, i)] = jnp.conj(v)
+                cross[(k, p)], cross[(k, q)] = nkp, nkq
+    for (i, j), v in cross.items():
+        o[(i, j) if i < j else (j, i)] = tuple(_materialise(u, one) for u in (v if i < j else _cconj(v)))
+    for p, q in pairs:
+        shift = rot[(p, q)][3]
+        d[p], d[q] = _materialise(d[p] - shift, one), _materialise(d[q] + shift, one)
+        o[(p, q)] = (jnp.zeros_like(d[p]), jnp.zeros_like(d[p]))
+    return d, o
 
-        for p, q in pairs:
-            b = o[(p, q)]
-            r = _safe_sqrt(b.real * b.real + b.imag * b.imag)
-            nz = r > 0
-            w = jnp.where(nz, jnp.conj(b) / jnp.where(nz, r, 1).astype(b.dtype), 1)  # e^{-i arg b}
-            diff = d[q] - d[p]
-            den = jnp.abs(diff) + _safe_sqrt(diff * diff + 4 * r * r)
-            t = jnp.where(den > 0, jnp.where(diff >= 0, 2.0, -2.0) * r / jnp.where(den > 0, den, 1), 0)
-            c = 1 / jnp.sqrt(1 + t * t)
-            cc, sc = c.astype(b.dtype), (t * c).astype(b.dtype)
-            for k in range(4):
-                if k in (p, q):
-                    continue
-                akp = get(k, p)
-                akq = get(k, q) * w
-                put(k, p, cc * akp - sc * akq)
-                put(k, q, sc * akp + cc * akq)
-            d[p], d[q] = d[p] - t * r, d[q] + t * r
-            o[(p, q)] = jnp.zeros_like(b)
-        return tuple(d), tuple(o[pq] for pq in pairs)
 
-    # a rolled loop over sweeps: the sweep body is compiled once (compile time), and runs fused over the batch
-    d, _ = jax.lax.fori_loop(0, sweeps, sweep, (tuple(diag), tuple(off[pq] for pq in pairs)))
+def _jacobi_sweeps(d, o, sweeps, one, rolled=False):
+    """`sweeps` cyclic Jacobi sweeps of the Hermitian matrix (d, o), each as 3 rounds of two disjoint rotations;
+    unrolled, or `rolled` in a `fori_loop` (one compiled sweep: small graphs for reverse mode)."""
+
+    # the input is read by every entry of the first round: computed once, not once per reader
+    d = [_materialise(v, one) for v in d]
+    o = {k: tuple(_materialise(u, one) for u in v) for k, v in o.items()}
+
+    def sweep(d, o):
+        for pairs in ROUNDS:
+            d, o = _jacobi_round(d, o, pairs, one)
+        return d, o
+
+    if not rolled:
+        for _ in range(sweeps):
+            d, o = sweep(d, o)
+        return list(d), dict(o)
+    keys = list(o)
+
+    def body(_, state):
+        d, o = sweep(list(state[0]), dict(zip(keys, state[1], strict=True)))
+        return tuple(d), tuple(o[k] for k in keys)
+
+    d, ov = jax.lax.fori_loop(0, sweeps, body, (tuple(d), tuple(o[k] for k in keys)))
+    return list(d), dict(zip(keys, ov, strict=True))
+
+
+def _jacobi_eigenvalues(diag, off, sweeps, one, rolled=False):
+    r"""Eigenvalues (list of 4 (B,)) of batch-last Hermitian 4x4 matrices by cyclic Jacobi, in real arithmetic.
+
+    Each rotation is a diagonal unitary that makes $a_{pq}$ real, the real Schur rotation that zeros it, and a
+    second diagonal unitary that undoes the phase, so that neither $|a_{pq}|$ nor its phase is ever computed. Jacobi
+    converges quadratically and each rotation is backward stable, so the eigenvalues are accurate to roundoff times
+    $\|A\|$ (the absolute accuracy that N needs). A sweep is 3 rounds of two rotations on disjoint index pairs (the
+    parallel ordering), which XLA evaluates as few fused loops. A fixed number of sweeps, unrolled or `rolled`.
+    """
+    return _jacobi_sweeps(diag, off, sweeps, one, rolled)[0]
+
+
+def _off2(o):
+    return sum(v[0] * v[0] + v[1] * v[1] for v in o.values())
+
+
+def _jacobi_eigenvalues_converged(diag, off, one):
+    r"""Eigenvalues by Jacobi until converged: `NEGATIVITY_SWEEPS` unrolled sweeps, then (rolled) more while any
+    point of the block still has $\|\mathrm{off}\|_F > 16\epsilon\|A\|_F$, at most `MAX_EXTRA_SWEEPS`.
+
+    By Weyl's inequality each returned eigenvalue is then within $16\epsilon\|A\|_F$ (plus the rotations' own
+    roundoff) of an exact one, whatever the gaps. Three sweeps already converge at every engine state of the paper's
+    range that we tested; states far outside it (rates from 1e-5 to 30, couplings up to 3) take one or two more.
+    Not differentiable in reverse mode (a while loop): `_pt_lambda_min` carries its own derivative rule.
+    """
+    d, o = _jacobi_sweeps(diag, off, NEGATIVITY_SWEEPS, one)
+    keys = list(o)
+    tol = 16 * jnp.finfo(d[0].dtype).eps
+
+    def not_done(state):
+        it, d, ov = state
+        off2 = _off2(dict(zip(keys, ov, strict=True)))
+        norm = jnp.sqrt(sum(v * v for v in d) + 2 * off2)
+        gap = functools.reduce(jnp.minimum, [jnp.abs(d[i] - d[j]) for i, j in PAIRS]) - 2 * jnp.sqrt(off2)
+        # Weyl: |lambda - d| <= ||off||; for separated d, the quadratic bound ||off||^2 / (gap - 2 ||off||)
+        done = (off2 <= (tol * norm) ** 2) | (off2 <= tol * norm * gap)
+        return (it < MAX_EXTRA_SWEEPS) & ~jnp.all(done | ~jnp.isfinite(norm))
+
+    def body(state):
+        it, d, ov = state
+        d, o = _jacobi_sweeps(list(d), dict(zip(keys, ov, strict=True)), 1, one)
+        return it + 1, tuple(d), tuple(o[k] for k in keys)
+
+    _, d, _ = jax.lax.while_loop(not_done, body, (0, tuple(d), tuple(o[k] for k in keys)))
     return list(d)
 
 
@@ -577,14 +700,19 @@ def _negativity_from_pauli(x):
     return jnp.maximum(signed_negativity_from_pauli(x), 0)
 
 
-def _dense_hermitian(x, sign=None):
-    """(4, 4) nested list of (B,) complex entries of the Hermitian matrix with Pauli vector x (batch last)."""
-    diag, off = _hermitian_from_pauli(x, sign)
-    cdt = off[(0, 1)].dtype
+def _entries(diag, off):
+    """(4, 4) nested list of (re, im) pairs of a Hermitian matrix given as (diag, off)."""
+    zero = jnp.zeros_like(diag[0])
     return [
-        [diag[i].astype(cdt) if i == j else (off[(i, j)] if i < j else jnp.conj(off[(j, i)])) for j in range(4)]
+        [(diag[i], zero) if i == j else (off[(i, j)] if i < j else _cconj(off[(j, i)])) for j in range(4)]
         for i in range(4)
     ]
+
+
+def _dense_hermitian(x, sign=None):
+    """(4, 4) nested list of (B,) complex entries of the Hermitian matrix with Pauli vector x (batch last)."""
+    cdt = complex_dtype(x.dtype)
+    return [[jax.lax.complex(*v).astype(cdt) for v in row] for row in _entries(*_hermitian_from_pauli(x, sign))]
 
 
 def _det3(m, rows, cols):
@@ -595,7 +723,7 @@ def _det3(m, rows, cols):
 @jax.custom_jvp
 def _pt_lambda_min(x):
     """Smallest eigenvalue of the partial transpose of the state with Pauli vector x (16, B), by Jacobi."""
-    lam = _jacobi_eigenvalues(*_hermitian_from_pauli(x, PT_SIGN), sweeps=NEGATIVITY_SWEEPS)
+    lam = _jacobi_eigenvalues_converged(*_hermitian_from_pauli(x, PT_SIGN), _one(x[-1]))
     return functools.reduce(jnp.minimum, lam)
 
 
@@ -628,53 +756,70 @@ def signed_negativity_from_pauli(x):
     return -_pt_lambda_min(x)
 
 
-def _concurrence_from_pauli(x):
+def _concurrence(x, rolled):
     r"""Wootters concurrence from the eigenvalues $\mu$ of $L^\dagger\tilde\rho L$ with $\rho = LL^\dagger$ (Cholesky):
     they are those of $\rho\tilde\rho$, i.e. $\lambda_i^2$, and the matrix is Hermitian so Jacobi applies. Like any
     method that takes $\sqrt{\mu}$, the result is accurate to ~sqrt(eps) where $\rho\tilde\rho$ has tiny eigenvalues."""
-    diag, off = _hermitian_from_pauli(x)
-    cdt = off[(0, 1)].dtype
-
-    def rho(i, j):
-        if i == j:
-            return diag[i].astype(cdt)
-        return off[(i, j)] if i < j else jnp.conj(off[(j, i)])
-
+    rho = _entries(*_hermitian_from_pauli(x))
+    zero = jnp.zeros_like(x[0])
     L = {}
     for j in range(4):
-        s = diag[j]
+        s = rho[j][j][0]
         for k in range(j):
-            s = s - (L[(j, k)].real ** 2 + L[(j, k)].imag ** 2)
+            s = s - (L[(j, k)][0] ** 2 + L[(j, k)][1] ** 2)
         ljj = _safe_sqrt(s)
-        inv = jnp.where(ljj > 0, 1 / jnp.where(ljj > 0, ljj, 1), 0).astype(cdt)  # rank-deficient rho: zero column
-        L[(j, j)] = ljj.astype(cdt)
+        pos = ljj > 0
+        den = jnp.where(pos, ljj, 1)
+        L[(j, j)] = (ljj, zero)
         for i in range(j + 1, 4):
-            v = rho(i, j)
+            v = rho[i][j]
             for k in range(j):
-                v = v - L[(i, k)] * jnp.conj(L[(j, k)])
-            L[(i, j)] = v * inv
+                m = _cmul(L[(i, k)], _cconj(L[(j, k)]))
+                v = (v[0] - m[0], v[1] - m[1])
+            L[(i, j)] = (jnp.where(pos, v[0] / den, 0), jnp.where(pos, v[1] / den, 0))  # rank-deficient: zero column
     sgn = (-1.0, 1.0, 1.0, -1.0)  # sigma_y x sigma_y = antidiag(-1, 1, 1, -1)
 
     def tilde(i, j):
-        return (sgn[i] * sgn[j]) * jnp.conj(rho(3 - i, 3 - j))
+        re, im = rho[3 - i][3 - j]
+        f = sgn[i] * sgn[j]
+        return f * re, -f * im
 
-    T = {(i, j): sum(tilde(i, k) * L[(k, j)] for k in range(j, 4)) for i in range(4) for j in range(4)}
-    S = {(i, j): sum(jnp.conj(L[(k, i)]) * T[(k, j)] for k in range(i, 4)) for i in range(4) for j in range(i, 4)}
-    mu = _jacobi_eigenvalues([S[(i, i)].real for i in range(4)], {k: v for k, v in S.items() if k[0] < k[1]})
+    def csum(terms):
+        terms = list(terms)
+        return sum(t[0] for t in terms), sum(t[1] for t in terms)
+
+    T = {(i, j): csum(_cmul(tilde(i, k), L[(k, j)]) for k in range(j, 4)) for i in range(4) for j in range(4)}
+    S = {(i, j): csum(_cmul(_cconj(L[(k, i)]), T[(k, j)]) for k in range(i, 4)) for i in range(4) for j in range(i, 4)}
+    mu = _jacobi_eigenvalues(
+        [S[(i, i)][0] for i in range(4)],
+        {k: v for k, v in S.items() if k[0] < k[1]},
+        JACOBI_SWEEPS,
+        _one(x[-1]),
+        rolled,
+    )
     lam = [_safe_sqrt(m) for m in mu]
     top = functools.reduce(jnp.maximum, lam)
     return jnp.maximum(0, 2 * top - sum(lam))
 
 
+@jax.custom_jvp
+def _concurrence_from_pauli(x):
+    """Concurrence from the Pauli vector x (16, B); the Jacobi sweeps are unrolled (the fastest primal)."""
+    return _concurrence(x, rolled=False)
+
+
+@_concurrence_from_pauli.defjvp
+def _concurrence_from_pauli_jvp(primals, tangents):
+    # derivatives go through the same sweeps ROLLED in a fori_loop: one compiled sweep keeps reverse and higher-order
+    # graphs small (differentiating the unrolled sweeps quadruples the compile time of the gradient tests)
+    return jax.jvp(functools.partial(_concurrence, rolled=True), primals, tangents)
+
+
 def rho_from_pauli_batch_last(x):
     """(16, B) real -> (B, 4, 4) complex, exactly Hermitian, using only the non-zeros of the Pauli strings."""
-    diag, off = _hermitian_from_pauli(x)
-    cdt = off[(0, 1)].dtype
-    rows = [
-        [diag[i].astype(cdt) if i == j else (off[(i, j)] if i < j else jnp.conj(off[(j, i)])) for j in range(4)]
-        for i in range(4)
-    ]
-    return jnp.moveaxis(jnp.stack([jnp.stack(r) for r in rows]), -1, 0)
+    rho = [v for row in _entries(*_hermitian_from_pauli(x)) for v in row]
+    re, im = jnp.stack([v[0] for v in rho], axis=-1), jnp.stack([v[1] for v in rho], axis=-1)
+    return jax.lax.complex(re, im).astype(complex_dtype(x.dtype)).reshape(re.shape[:-1] + (4, 4))
 
 
 def fast_observables(p):
@@ -696,17 +841,25 @@ def fast_observables(p):
     )
 
 
-BLOCK = 2048  # points per block: ~100 live (B,) float64 vectors of 16 KiB each stay in a 2 MiB cache
+BLOCK = 4096  # points per block on CPU: the kernel's ~300 live (B,) vectors stay in the 2 MiB L2 cache
+GPU_BLOCK = 1 << 18  # on accelerators a block must fill the device; 2^18 points keep ~0.6 GB of temporaries
 
 
-def blocked(f, p, block):
+def block_size() -> int:
+    """Points per block of `blocked` for the default backend."""
+    return BLOCK if jax.default_backend() == "cpu" else GPU_BLOCK
+
+
+def blocked(f, p, block=None):
     """Apply f (flat params -> pytree of (B, ...) arrays) in blocks of `block` points with `lax.map`.
 
-    The unrolled kernel is thousands of elementwise ops; on CPU XLA cannot fuse them all, so intermediates are written
-    to memory. Blocks of ~1e3 points keep those intermediates in cache (the batch-LAST layout vectorises each op
-    across the block). The tail is padded with copies of the first point and dropped.
+    The unrolled kernel is hundreds of elementwise ops that XLA cannot fuse into one loop, so intermediates go through
+    memory; blocks of a few thousand points keep them in cache (the batch-LAST layout vectorises each op across the
+    block). The tail is padded with copies of the first point and dropped.
     """
     n = p.eps_h.shape[0]
+    block = block_size() if block is None else block
+
     if n <= block:
         return f(p)
     nb = -(-n // block)

@@ -61,7 +61,7 @@ def _engine_steady(p: EngineParams) -> SteadyState:
         x, residual, ok = _kernel.fast_solve(p)
         return SteadyState(_kernel.rho_from_pauli_batch_last(x), residual, ok)
 
-    return _kernel.blocked(one_block, p, _kernel.BLOCK)
+    return _kernel.blocked(one_block, p)
 
 
 @jax.jit
