@@ -15,7 +15,7 @@ kappa_h, kappa_c and the four rates), so $M(\theta) = \sum_k \theta_k B_k$ with 
 integers and halves. The basis change $U = \mathrm{vec}(P)/2$ is unitary, hence $\|\mathcal{L}\,\mathrm{vec}\rho\|_2
 = \|Mx\|_2/2$: the residual reported here is the residual of the complex Liouvillian.
 
-**The fast kernel** (`fast_solve`, `fast_observables`), in five ideas:
+**The fast kernel** (`fast_solve`, `fast_observables`), in six ideas:
 
 1. *Static sparsity.* Only ~70 of the 256 entries of $M$ are structurally non-zero (`M_PATTERN`). Every entry is
    written as a short sum $\sum c_k\theta_k$ at trace time; zeros are never stored or multiplied.
@@ -23,32 +23,52 @@ integers and halves. The basis change $U = \mathrm{vec}(P)/2$ is unitary, hence 
    arithmetic below is elementwise on such vectors, so XLA emits loops that vectorise ACROSS points (SIMD lanes on
    CPU, threads on GPU); nothing is a per-point 15×15 object and nothing calls LAPACK.
 3. *Elimination unrolled at trace time, without runtime pivoting.* LU of $A$ in a fixed pivot order (`ORDER`, a
-   greedy minimum-fill order of the pattern: ~110 entries after fill-in instead of 225) is written out as straight
+   greedy minimum-fill order of the pattern: 129 entries after fill-in instead of 225) is written out as straight
    line code over the non-zeros. This is safe because the pivots are the DIAGONAL decay rates of the Pauli components
    (every one is $-\frac12\sum$ or $-\sum$ of the $\gamma_j^\pm$ of the qubits that component lives on, $<0$ when both
    $\gamma_j > 0$), and eliminating in that order never produces a tiny pivot over the physical range (tested:
    min |pivot| / max |rate| ~ 7e-9 at worst over 2e4 points with rates from 1e-5 to 30, couplings up to 3,
    `tests/test_kernel.py`; `ok` needs > 3e-15). The Hamiltonian couplings (~1) are much larger than the pivots
    (~1e-3), so the LU's element growth is ~|H|/gamma: TWO steps of iterative refinement in float64 against the exact
-   sparse $A$ (`REFINE_STEPS`) bring the forward error back to roundoff. In the paper's regime the result agrees with
-   the pivoted dense solve to ~1e-14; at extreme rate ratios (1e-6) it is exact to 1e-16 against a 30-digit mpmath
-   solve where the pivoted LAPACK LU is off by 4e-10.
-4. *Honest diagnostics.* `residual` = $\|Mx\|/2$ of the returned state with the exact sparse $M$; `ok` = finite,
+   sparse $A$ (`REFINE_STEPS`) bring the forward error back to roundoff. One step already meets every accuracy test
+   (J to 1e-10 relative; without refinement J is off by up to ~5e-12 absolute in x), but leaves J dependent on the
+   LU's rounding at the 1e-13 level, so that differently fused programs (one device vs four) disagree there; the
+   second step (~25 % of the solve, ~8 % of `observables`) makes the result the refinement's fixed point. In the
+   paper's regime the result agrees with the pivoted dense solve to ~1e-14; at extreme rate ratios (1e-6) it is
+   exact to 1e-14
+   against a 30-digit mpmath solve where the pivoted LAPACK LU is off by 4e-10.
+4. *Materialise what is shared* (`_materialise`). XLA fuses a cheap elementwise value into EVERY consumer, so in
+   unrolled elimination, whose values each feed many later ones, it recomputes them recursively: the plain unrolled
+   LU executed ~10x its own flops. Dividing a value by a runtime 1.0 (`_one`: `where(v == v | v != v, 1, 2)`, which
+   XLA cannot fold) makes XLA treat it as expensive and compute it once; LLVM then turns the division by a select of
+   constants into a select, so it costs nothing. We materialise the rows of U, every y_k and x_k of the
+   substitutions, and every entry a Jacobi round produces. Its `one` must come from an input that is cheap to read
+   (a field of theta, a component of x): it is read by every fused loop that uses it.
+5. *Honest diagnostics.* `residual` = $\|Mx\|/2$ of the returned state with the exact sparse $M$; `ok` = finite,
    residual at roundoff level and the smallest pivot above $15\epsilon\max|A|$ (`health`). At a singular point
    (e.g. $\gamma_h = \gamma_c = 0$) a pivot is exactly zero, the state is non-finite, `residual` is +inf, `ok` False.
-5. *Observables from the real vector* (`fast_observables`): heat currents are bilinear forms
+6. *Observables from the real vector* (`fast_observables`): heat currents are bilinear forms
    $Q_j = \sum_{a,r}\theta_a\theta_r\,W_{ar}\cdot x$ with constant sparse weights `HEAT_W` (full H, as CONVENTIONS.md
    requires); the partial transpose only flips the sign of the components with $\sigma_y$ on the cold qubit, and its
-   spectrum comes from an unrolled cyclic complex Jacobi iteration (fixed number of sweeps, `lax.fori_loop`); the
-   concurrence uses the eigenvalues of the Hermitian $L^\dagger\tilde\rho L$ ($\rho = LL^\dagger$ by an unrolled
-   Cholesky), which are those of $\rho\tilde\rho$, again by Jacobi.
+   spectrum comes from a cyclic Jacobi iteration in real arithmetic (complex numbers as (re, im) pairs), each sweep
+   as 3 rounds of two rotations on disjoint index pairs, 3 sweeps unrolled and then more (rolled) only while some
+   point of the block has not converged (`_jacobi_eigenvalues_converged`: off-diagonal mass below $16\epsilon\|A\|$,
+   or below the quadratic bound where the diagonal is separated); the concurrence uses the eigenvalues of the
+   Hermitian $L^\dagger\tilde\rho L$ ($\rho = LL^\dagger$ by an unrolled Cholesky), which are those of
+   $\rho\tilde\rho$, again by Jacobi.
 
-The batch is processed in blocks of `BLOCK` points with `lax.map` (`blocked`): the unrolled code has thousands of
-elementwise ops that XLA on CPU cannot fuse into one loop, and blocks keep their intermediates in cache.
+The batch is processed in blocks of `block_size()` points with `lax.map` (`blocked`): 4096 on CPU, where the fused
+loops stream their (B,) operands through the L2 cache (each loop costs ~1.4 ns per point per operand there, which is
+what bounds the kernel: it runs ~600 fused loops per point), and 2^18 on accelerators, which need large launches
+(not measured: no GPU was available to us).
 
 **Gradients.** `_solve_theta` is a `jax.custom_jvp`: implicit differentiation of $M(\theta)x = 0$ gives
-$A\,\dot y = -(\dot M x)_{1:}$, solved with the SAME factors as the primal (plus the refinement step). The rule is
-linear in the tangents, so reverse mode comes from JAX's transposition, and higher orders differentiate the rule.
+$A\,\dot y = -(\dot M x)_{1:}$, solved by `loop_solve` (a rolled, pivoted LU inside `lax.custom_linear_solve`), so no
+derivative ever traces the unrolled elimination and derivative graphs stay small. $\lambda_{\min}$ of the partial
+transpose (N and the signed negativity) has an exact implicit derivative from the adjugate (`_pt_lambda_min`), so
+its primal may use the convergence loop; the concurrence differentiates the same Jacobi with a fixed number of
+sweeps rolled in a `fori_loop` (`_concurrence_from_pauli`'s JVP). Every rule is linear in the tangents: reverse mode
+comes from JAX's transposition, higher orders from differentiating the rules.
 
 **References kept.** `dense_engine_solve` (dense 15×15 pivoted elimination, `unrolled_solve`), `lu_solve_checked`
 (LAPACK) and the generic complex path of `_steady` are the references the tests compare against.
@@ -281,7 +301,7 @@ def _materialise_all(tree, one):
 
 def _one(v):
     """An exact 1.0 per point that XLA cannot constant-fold (see `_materialise`)."""
-    return jnp.where(v == v, 1.0, 2.0).astype(v.dtype)
+    return jnp.where((v == v) | (v != v), 1.0, 2.0).astype(v.dtype)  # 1 also where v is nan
 
 
 def _factor(theta):
@@ -500,9 +520,9 @@ PT_SIGN = np.array([-1.0 if k % 4 == 2 else 1.0 for k in range(16)])  # rho^{T_c
 # the a-th Hamiltonian term and GENERATORS[5 + r] the unit-rate dissipator r (Tr[H D rho] = h . (M_D x) / 4).
 _H_COORDS = np.einsum("kij,aji->ak", PAULI, _model.H_OPS).real
 HEAT_W = np.einsum("ak,rkj->arj", _H_COORDS, GENERATORS[5:]) / 4  # (5, 4, 16)
-JACOBI_SWEEPS = 3  # concurrence (itself accurate only to ~sqrt(eps)): 3 sweeps reach ~1e-12
-NEGATIVITY_SWEEPS = 3  # unrolled sweeps for N, then more only where a block has not converged
-MAX_EXTRA_SWEEPS = 5
+UNROLLED_SWEEPS = 3  # Jacobi sweeps for N and C, unrolled; more (rolled) only where a block has not converged
+MAX_EXTRA_SWEEPS = 5  # 8 sweeps in all: far more than 4x4 Hermitian matrices need (2-5 in our tests)
+GRADIENT_SWEEPS = 5  # fixed sweeps of the concurrence's derivative path
 
 
 def _hermitian_from_pauli(x, sign=None):
@@ -644,7 +664,7 @@ def _off2(o):
 
 
 def _jacobi_eigenvalues_converged(diag, off, one):
-    r"""Eigenvalues by Jacobi until converged: `NEGATIVITY_SWEEPS` unrolled sweeps, then (rolled) more while any
+    r"""Eigenvalues by Jacobi until converged: `UNROLLED_SWEEPS` unrolled sweeps, then (rolled) more while any
     point of the block still has $\|\mathrm{off}\|_F > 16\epsilon\|A\|_F$, at most `MAX_EXTRA_SWEEPS`.
 
     By Weyl's inequality each returned eigenvalue is then within $16\epsilon\|A\|_F$ (plus the rotations' own
@@ -652,7 +672,7 @@ def _jacobi_eigenvalues_converged(diag, off, one):
     range that we tested; states far outside it (rates from 1e-5 to 30, couplings up to 3) take one or two more.
     Not differentiable in reverse mode (a while loop): `_pt_lambda_min` carries its own derivative rule.
     """
-    d, o = _jacobi_sweeps(diag, off, NEGATIVITY_SWEEPS, one)
+    d, o = _jacobi_sweeps(diag, off, UNROLLED_SWEEPS, one)
     keys = list(o)
     tol = 16 * jnp.finfo(d[0].dtype).eps
 
@@ -790,13 +810,11 @@ def _concurrence(x, rolled):
 
     T = {(i, j): csum(_cmul(tilde(i, k), L[(k, j)]) for k in range(j, 4)) for i in range(4) for j in range(4)}
     S = {(i, j): csum(_cmul(_cconj(L[(k, i)]), T[(k, j)]) for k in range(i, 4)) for i in range(4) for j in range(i, 4)}
-    mu = _jacobi_eigenvalues(
-        [S[(i, i)][0] for i in range(4)],
-        {k: v for k, v in S.items() if k[0] < k[1]},
-        JACOBI_SWEEPS,
-        _one(x[-1]),
-        rolled,
-    )
+    diag, off = [S[(i, i)][0] for i in range(4)], {k: v for k, v in S.items() if k[0] < k[1]}
+    if rolled:  # the derivative path: a fixed number of sweeps, differentiable in both modes
+        mu = _jacobi_eigenvalues(diag, off, GRADIENT_SWEEPS, _one(x[-1]), rolled=True)
+    else:
+        mu = _jacobi_eigenvalues_converged(diag, off, _one(x[-1]))
     lam = [_safe_sqrt(m) for m in mu]
     top = functools.reduce(jnp.maximum, lam)
     return jnp.maximum(0, 2 * top - sum(lam))

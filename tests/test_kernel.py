@@ -108,10 +108,45 @@ def test_pivots_stay_large_over_the_parameter_range(rng):
     # rate ratios down to 1e-6 against couplings ~2 make A ill-conditioned: there the pivoted LAPACK LU is off by
     # up to ~5e-10, the refined kernel is not (checked against 30-digit mpmath at the worst points)
     np.testing.assert_allclose(o.rho, ref.rho, rtol=0, atol=1e-9)
+    # far outside the paper's range some partial transposes need 4-5 Jacobi sweeps (3 are unrolled): the convergence
+    # loop must still give N to roundoff, against LAPACK's eigvalsh of the same rho
+    rho = np.asarray(o.rho)
+    pt = rho.reshape(n, 2, 2, 2, 2).transpose(0, 1, 4, 3, 2).reshape(n, 4, 4)
+    np.testing.assert_allclose(o.negativity, np.maximum(-np.linalg.eigvalsh(pt)[:, 0], 0), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(o.concurrence, je.concurrence(o.rho), rtol=0, atol=1e-8)  # C: ~sqrt(eps) at best
     err = np.abs(np.asarray(o.rho) - np.asarray(ref.rho)).max(axis=(1, 2))
     for i in np.argsort(err)[-2:]:
         exact = np.array(mp_steady(point(p, int(i)), 30), dtype=complex)
         np.testing.assert_allclose(o.rho[i], exact, rtol=0, atol=1e-14)
+
+
+def test_jacobi_converges_on_random_hermitian_matrices(rng):
+    """The batch-last Jacobi (parallel order, real arithmetic, convergence loop) against LAPACK on matrices with
+    nothing of the engine's near-diagonal structure: random complex Hermitian, with degenerate cases mixed in."""
+    n = 4000
+    X = rng.normal(size=(n, 4, 4)) + 1j * rng.normal(size=(n, 4, 4))
+    X = X + np.conj(np.swapaxes(X, 1, 2))
+    X[:1000] = np.diag([1.0, 1.0, 1.0, 2.0]) + 1e-9 * X[:1000]  # a nearly triple eigenvalue
+    X[1000:1100] = np.eye(4)  # exactly diagonal, all equal (zero rotations)
+    diag = [jnp.asarray(X[:, i, i].real) for i in range(4)]
+    off = {pq: (jnp.asarray(X[:, pq[0], pq[1]].real), jnp.asarray(X[:, pq[0], pq[1]].imag)) for pq in _kernel.PAIRS}
+    f = jax.jit(lambda d, o: jnp.sort(jnp.stack(_kernel._jacobi_eigenvalues_converged(d, o, _kernel._one(d[0]))), 0))
+    lam = np.asarray(f(diag, off)).T
+    ref = np.linalg.eigvalsh(X)
+    scale = np.linalg.norm(X, axis=(1, 2))[:, None]
+    assert np.abs(lam - ref).max() / 1 <= 1e-14 * scale.max()
+    assert (np.abs(lam - ref) <= 4e-15 * scale).all()
+
+
+def test_materialise_is_exact(rng):
+    """The materialisation trick divides by a runtime 1.0: bit for bit the identity for any finite or special value,
+    also where the value that `one` is computed from is nan."""
+    v = jnp.asarray(
+        np.concatenate([rng.normal(size=100) * 10.0 ** rng.integers(-300, 300, 100), [0.0, -0.0, np.inf, np.nan]])
+    )
+    out = jax.jit(lambda v: _kernel._materialise(v, _kernel._one(v[::-1])))(v)  # `one` from nan at index 0
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(v))
+    assert np.signbit(out[-3])
 
 
 def test_singular_point_is_flagged():

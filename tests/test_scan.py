@@ -44,10 +44,14 @@ def refs():
 
 
 # A point call runs the kernel on a batch of one (scalar code), the scan on batches of 32 (vector code): XLA rounds
-# some operations differently, so the two agree to rounding level, not bit for bit. J, Q_h, Q_c agree exactly; the
-# negativity and rho to ~1 ulp of the unit-trace rho (atol 1e-16, 1e-15); the concurrence takes square roots of small
-# eigenvalues, which amplifies rounding (1e-14 seen, atol 1e-12); the residual is itself rounding noise (checked tiny).
+# some operations differently, so the two agree to rounding level, not bit for bit. rho and the negativity to ~1 ulp
+# of the unit-trace rho (atol 1e-15, 1e-16); the heat currents are sums of terms ~|H| gamma |x| far larger than
+# themselves, so an ulp of x moves them by up to ~1e-13 relative (seen: 2e-14 to 9e-14 between the 1- and 4-device
+# programs; 2.5e-13 is their float64 error against a 40-digit solve), rtol 1e-12; the concurrence takes square
+# roots of small eigenvalues, which amplifies rounding (1e-14 seen, atol 1e-12); the residual is itself rounding noise
+# (checked tiny).
 ATOL = {"negativity": 1e-16, "concurrence": 1e-12, "rho": 1e-15}
+RTOL = {"J": 1e-12, "Q_h": 1e-12, "Q_c": 1e-12, "witness": 1e-12}  # the witness is |J| / J_c
 
 
 def assert_matches_points(ds, ref, names=VARS):
@@ -58,7 +62,7 @@ def assert_matches_points(ds, ref, names=VARS):
         elif v == "residual":
             assert (a <= 1e-15).all() and (ref[v] <= 1e-15).all()
         else:
-            np.testing.assert_allclose(a, ref[v], rtol=1e-14, atol=ATOL.get(v, 0.0), err_msg=v)
+            np.testing.assert_allclose(a, ref[v], rtol=RTOL.get(v, 1e-14), atol=ATOL.get(v, 0.0), err_msg=v)
 
 
 def assert_same_dataset(a, b):
@@ -282,10 +286,9 @@ def test_four_devices_identical(tmp_path):
     four = xr.open_zarr(out, consolidated=True)
     assert _scan.done_chunks(out).tolist() == [1, 1]
     one = je.scan(BASE, axes=AXES, chunk_size=CHUNK, progress=False)
-    # XLA compiles the 4-way partitioned program with other fusions than the 1-device one: most values agree bit
-    # for bit, the rest to the rounding level of the point-call comparison
+    # XLA compiles the 4-way partitioned program with other fusions than the 1-device one: the two agree to the
+    # rounding level of the point-call comparison (J and the witness to ~1e-13 relative), not bit for bit
     assert_matches_points(four, {v: one[v].values for v in VARS})
-    np.testing.assert_array_equal(four.J.values, one.J.values)
     assert four.attrs == one.attrs
 
 
