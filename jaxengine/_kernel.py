@@ -29,14 +29,12 @@ integers and halves. The basis change $U = \mathrm{vec}(P)/2$ is unitary, hence 
    $\gamma_j > 0$), and eliminating in that order never produces a tiny pivot over the physical range (tested:
    min |pivot| / max |rate| ~ 7e-9 at worst over 2e4 points with rates from 1e-5 to 30, couplings up to 3,
    `tests/test_kernel.py`; `ok` needs > 3e-15). The Hamiltonian couplings (~1) are much larger than the pivots
-   (~1e-3), so the LU's element growth is ~|H|/gamma: TWO steps of iterative refinement in float64 against the exact
-   sparse $A$ (`REFINE_STEPS`) bring the forward error back to roundoff. One step already meets every accuracy test
-   (J to 1e-10 relative; without refinement J is off by up to ~5e-12 absolute in x), but leaves J dependent on the
-   LU's rounding at the 1e-13 level, so that differently fused programs (one device vs four) disagree there; the
-   second step (~25 % of the solve, ~8 % of `observables`) makes the result the refinement's fixed point. In the
-   paper's regime the result agrees with the pivoted dense solve to ~1e-14; at extreme rate ratios (1e-6) it is
-   exact to 1e-14
-   against a 30-digit mpmath solve where the pivoted LAPACK LU is off by 4e-10.
+   (~1e-3), so the LU's element growth is ~|H|/gamma: ONE step of iterative refinement in float64 against the exact
+   sparse $A$ (`REFINE_STEPS`) brings the forward error back to roundoff (without it x is off by up to ~5e-12; a
+   second step changes nothing measurable: against a 40-digit solve rho is within 4e-16 either way and J within
+   2.5e-13 relative, the float64 conditioning of the heat-current sums). In the paper's regime the result agrees
+   with the pivoted dense solve to ~1e-14; at extreme rate ratios (1e-6) it is exact to 1e-14 against a 30-digit
+   mpmath solve where the pivoted LAPACK LU is off by 4e-10.
 4. *Materialise what is shared* (`_materialise`). XLA fuses a cheap elementwise value into EVERY consumer, so in
    unrolled elimination, whose values each feed many later ones, it recomputes them recursively: the plain unrolled
    LU executed ~10x its own flops. Dividing a value by a runtime 1.0 (`_one`: `where(v == v | v != v, 1, 2)`, which
@@ -286,17 +284,11 @@ def _materialise(v, one):
     XLA fuses every cheap elementwise producer into each of its consumers, so a value with several consumers deep in
     the unrolled elimination is recomputed once per consumer, recursively: the plain unrolled LU executes ~10x its
     own flops (16 000 instead of ~1 600 per point). XLA never duplicates a division into several consumers, so
-    dividing by a `one` that it cannot fold (`_one`) makes it compute such a value once and keep it in memory. On the
-    2-core CPU this halves the solve's run time and its compile time.
+    dividing by a `one` that it cannot fold (`_one`) makes it compute such a value once and keep it in memory; LLVM
+    then rewrites the division by a select of constants as a select, so no division is executed. On the 2-core CPU
+    this cut the solve's run time by ~65 % and its compile time by more than half.
     """
     return v / one
-
-
-def _materialise_all(tree, one):
-    """`_materialise` for many (B,) vectors at once: stacked, they become ONE output of ONE fused loop, not one each."""
-    leaves, treedef = jax.tree.flatten(tree)
-    stacked = jnp.stack(leaves) / one
-    return jax.tree.unflatten(treedef, list(stacked))
 
 
 def _one(v):
@@ -620,31 +612,39 @@ def _jacobi_round(d, o, pairs, one):
     return d, o
 
 
-def _jacobi_sweeps(d, o, sweeps, one, rolled=False):
-    """`sweeps` cyclic Jacobi sweeps of the Hermitian matrix (d, o), each as 3 rounds of two disjoint rotations;
-    unrolled, or `rolled` in a `fori_loop` (one compiled sweep: small graphs for reverse mode)."""
+def _jacobi_sweep(d, o, one):
+    """One cyclic Jacobi sweep of the Hermitian matrix (d, o): 3 rounds of two disjoint rotations."""
+    for pairs in ROUNDS:
+        d, o = _jacobi_round(d, o, pairs, one)
+    return d, o
 
-    # the input is read by every entry of the first round: computed once, not once per reader
-    d = [_materialise(v, one) for v in d]
-    o = {k: tuple(_materialise(u, one) for u in v) for k, v in o.items()}
 
-    def sweep(d, o):
-        for pairs in ROUNDS:
-            d, o = _jacobi_round(d, o, pairs, one)
-        return d, o
-
-    if not rolled:
-        for _ in range(sweeps):
-            d, o = sweep(d, o)
-        return list(d), dict(o)
+def _looped(n_or_cond, d, o, one):
+    """More sweeps of (d, o) in a rolled loop: `fori_loop` for a fixed count (an int), else a `while_loop` on
+    cond(d, o). The loop state is the flat tuple of the 16 real entries."""
     keys = list(o)
+    unpack = lambda s: (list(s[0]), dict(zip(keys, s[1], strict=True)))  # noqa: E731
+    pack = lambda d, o: (tuple(d), tuple(o[k] for k in keys))  # noqa: E731
+    body = lambda s: pack(*_jacobi_sweep(*unpack(s), one))  # noqa: E731
+    if isinstance(n_or_cond, int):
+        state = jax.lax.fori_loop(0, n_or_cond, lambda _, s: body(s), pack(d, o))
+    else:
+        _, state = jax.lax.while_loop(
+            lambda c: n_or_cond(c[0], *unpack(c[1])), lambda c: (c[0] + 1, body(c[1])), (0, pack(d, o))
+        )
+    return unpack(state)
 
-    def body(_, state):
-        d, o = sweep(list(state[0]), dict(zip(keys, state[1], strict=True)))
-        return tuple(d), tuple(o[k] for k in keys)
 
-    d, ov = jax.lax.fori_loop(0, sweeps, body, (tuple(d), tuple(o[k] for k in keys)))
-    return list(d), dict(zip(keys, ov, strict=True))
+def _jacobi_sweeps(d, o, sweeps, one, rolled=False):
+    """`sweeps` cyclic Jacobi sweeps of the Hermitian matrix (d, o), unrolled, or `rolled` in a `fori_loop` (one
+    compiled sweep: small graphs for reverse mode)."""
+    # the input is read by every entry of the first round: computed once, not once per reader
+    d, o = [_materialise(v, one) for v in d], {k: tuple(_materialise(u, one) for u in v) for k, v in o.items()}
+    if rolled:
+        return _looped(sweeps, d, o, one)
+    for _ in range(sweeps):
+        d, o = _jacobi_sweep(d, o, one)
+    return d, o
 
 
 def _jacobi_eigenvalues(diag, off, sweeps, one, rolled=False):
@@ -664,34 +664,27 @@ def _off2(o):
 
 
 def _jacobi_eigenvalues_converged(diag, off, one):
-    r"""Eigenvalues by Jacobi until converged: `UNROLLED_SWEEPS` unrolled sweeps, then (rolled) more while any
-    point of the block still has $\|\mathrm{off}\|_F > 16\epsilon\|A\|_F$, at most `MAX_EXTRA_SWEEPS`.
+    r"""Eigenvalues by Jacobi until converged: `UNROLLED_SWEEPS` unrolled sweeps, then (rolled) more while some
+    point of the block has not converged, at most `MAX_EXTRA_SWEEPS`.
 
-    By Weyl's inequality each returned eigenvalue is then within $16\epsilon\|A\|_F$ (plus the rotations' own
-    roundoff) of an exact one, whatever the gaps. Three sweeps already converge at every engine state of the paper's
-    range that we tested; states far outside it (rates from 1e-5 to 30, couplings up to 3) take one or two more.
+    A point has converged when its eigenvalue error bound is below $16\epsilon\|A\|_F$ (plus the rotations' own
+    roundoff): Weyl's $\|\mathrm{off}\|_F$, whatever the gaps, or, where the diagonal is separated by
+    gap $> 2\|\mathrm{off}\|_F$, the quadratic $\|\mathrm{off}\|_F^2 / (\mathrm{gap} - 2\|\mathrm{off}\|_F)$.
+    Three sweeps already converge at every engine state of the paper's range that we tested; states far outside it
+    (rates from 1e-5 to 30, couplings up to 3) take one or two more.
     Not differentiable in reverse mode (a while loop): `_pt_lambda_min` carries its own derivative rule.
     """
     d, o = _jacobi_sweeps(diag, off, UNROLLED_SWEEPS, one)
-    keys = list(o)
     tol = 16 * jnp.finfo(d[0].dtype).eps
 
-    def not_done(state):
-        it, d, ov = state
-        off2 = _off2(dict(zip(keys, ov, strict=True)))
+    def not_done(it, d, o):
+        off2 = _off2(o)
         norm = jnp.sqrt(sum(v * v for v in d) + 2 * off2)
         gap = functools.reduce(jnp.minimum, [jnp.abs(d[i] - d[j]) for i, j in PAIRS]) - 2 * jnp.sqrt(off2)
-        # Weyl: |lambda - d| <= ||off||; for separated d, the quadratic bound ||off||^2 / (gap - 2 ||off||)
         done = (off2 <= (tol * norm) ** 2) | (off2 <= tol * norm * gap)
         return (it < MAX_EXTRA_SWEEPS) & ~jnp.all(done | ~jnp.isfinite(norm))
 
-    def body(state):
-        it, d, ov = state
-        d, o = _jacobi_sweeps(list(d), dict(zip(keys, ov, strict=True)), 1, one)
-        return it + 1, tuple(d), tuple(o[k] for k in keys)
-
-    _, d, _ = jax.lax.while_loop(not_done, body, (0, tuple(d), tuple(o[k] for k in keys)))
-    return list(d)
+    return _looped(not_done, d, o, one)[0]
 
 
 def _heat_from_pauli(theta, x):
@@ -779,7 +772,8 @@ def signed_negativity_from_pauli(x):
 def _concurrence(x, rolled):
     r"""Wootters concurrence from the eigenvalues $\mu$ of $L^\dagger\tilde\rho L$ with $\rho = LL^\dagger$ (Cholesky):
     they are those of $\rho\tilde\rho$, i.e. $\lambda_i^2$, and the matrix is Hermitian so Jacobi applies. Like any
-    method that takes $\sqrt{\mu}$, the result is accurate to ~sqrt(eps) where $\rho\tilde\rho$ has tiny eigenvalues."""
+    method that takes $\sqrt{\mu}$, the result is accurate to ~sqrt(eps) where $\rho\tilde\rho$ has tiny eigenvalues.
+    Jacobi runs to convergence, or (`rolled`, the derivative path) a fixed `GRADIENT_SWEEPS` in a `fori_loop`."""
     rho = _entries(*_hermitian_from_pauli(x))
     zero = jnp.zeros_like(x[0])
     L = {}
@@ -822,7 +816,7 @@ def _concurrence(x, rolled):
 
 @jax.custom_jvp
 def _concurrence_from_pauli(x):
-    """Concurrence from the Pauli vector x (16, B); the Jacobi sweeps are unrolled (the fastest primal)."""
+    """Concurrence from the Pauli vector x (16, B); its primal runs Jacobi to convergence (unrolled sweeps first)."""
     return _concurrence(x, rolled=False)
 
 
@@ -859,7 +853,7 @@ def fast_observables(p):
     )
 
 
-BLOCK = 4096  # points per block on CPU: the kernel's ~300 live (B,) vectors stay in the 2 MiB L2 cache
+BLOCK = 4096  # points per block on CPU: measured fastest (2048-8192 equal, 512 and 16384 slower)
 GPU_BLOCK = 1 << 18  # on accelerators a block must fill the device; 2^18 points keep ~0.6 GB of temporaries
 
 

@@ -102,7 +102,7 @@ def heat_currents(p: EngineParams, rho):
 @jax.jit
 def _observables_impl(p: EngineParams) -> Observables:
     # One batch-last solve and every observable from its real Pauli vector (heat currents as sparse bilinear forms,
-    # PT spectrum and concurrence by unrolled Jacobi): no LAPACK call per point, see `_kernel`.
+    # PT spectrum and concurrence by batch-last Jacobi): no LAPACK call per point, see `_kernel`.
     o = _kernel.blocked(_kernel.fast_observables, p)
     J = o["Q_h"] - o["Q_c"]
     J_c = _closed(p)["J_c"]  # parameters only (eq 18), independent of kappa

@@ -146,12 +146,15 @@ def _newton_bracketed(g_and_dg, x0, a, b, sign_a, *, iters: int, xtol: float):
     return x, done
 
 
+def _with(p: EngineParams, changes: Mapping, shape):
+    """p with `changes` applied and every field broadcast to `shape` (no implicit rank promotion downstream)."""
+    return p.replace(**{k: jnp.broadcast_to(changes.get(k, getattr(p, k)), shape) for k in NUMERIC_FIELDS})
+
+
 def _replace(p: EngineParams, field: str, value):
-    """p with `field` set to value, every field broadcast to the shape of value (no implicit rank promotion)."""
+    """p with `field` set to value, every field broadcast to the shape of value."""
     value = jnp.asarray(value)
-    return p.replace(
-        **{k: value if k == field else jnp.broadcast_to(getattr(p, k), value.shape) for k in NUMERIC_FIELDS}
-    )
+    return _with(p, {field: value}, value.shape)
 
 
 def _derivatives(f, x):
@@ -372,9 +375,8 @@ class _Spec(NamedTuple):
 
 
 def _params_of(spec: _Spec, q: EngineParams, u):
-    shape = u.shape[:-1]
     new = {f: _box(*spec.boxes[i], spec.logs[i])(u[..., i]) for i, f in enumerate(spec.free)}
-    return q.replace(**{k: jnp.broadcast_to(new.get(k, getattr(q, k)), shape) for k in NUMERIC_FIELDS})
+    return _with(q, new, u.shape[:-1])
 
 
 def _value(spec: _Spec, q: EngineParams, u, smooth: bool):

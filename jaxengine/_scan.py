@@ -16,9 +16,8 @@ r"""Grid scans at scale: any N-D parameter grid, in chunks of bounded size, stre
 - **Devices.** The batch of a chunk is split over all local devices with `jax.shard_map` on a 1-D mesh; each device
   generates and solves its own slice. Results agree across device counts to rounding (tested with 4 CPU devices;
   most values bit for bit, rho and N within ~1 ulp, J and Q within ~1e-13 relative, the rounding level of their
-  cancelling sums), because XLA fuses a partitioned program
-  differently than a one-device one. A store resumed on the same number of devices is bit-identical to an
-  uninterrupted run.
+  cancelling sums), because XLA fuses a partitioned program differently than a one-device one. A store resumed on
+  the same number of devices is bit-identical to an uninterrupted run.
 - **Streaming and resume.** With `out`, each chunk is written to the Zarr store as soon as it is computed (the next
   chunk is already running: JAX dispatch is asynchronous), and only after ALL its variables are written is its flag
   in `_scan/done` set (Zarr's local store writes each file atomically, via a temporary file and a rename). A rerun
