@@ -37,11 +37,10 @@ integers and halves. The basis change $U = \mathrm{vec}(P)/2$ is unitary, hence 
    mpmath solve where the pivoted LAPACK LU is off by 4e-10.
 4. *Materialise what is shared* (`_materialise`). XLA fuses a cheap elementwise value into EVERY consumer, so in
    unrolled elimination, whose values each feed many later ones, it recomputes them recursively: the plain unrolled
-   LU executed ~10x its own flops. Dividing a value by a runtime 1.0 (`_one`: `where(v == v | v != v, 1, 2)`, which
-   XLA cannot fold) makes XLA treat it as expensive and compute it once; LLVM then turns the division by a select of
-   constants into a select, so it costs nothing. We materialise the rows of U, every y_k and x_k of the
-   substitutions, and every entry a Jacobi round produces. Its `one` must come from an input that is cheap to read
-   (a field of theta, a component of x): it is read by every fused loop that uses it.
+   LU executed ~10x its own flops. Dividing a value v by the 1.0 `where(v == v | v != v, 1, 2)`, which XLA does not
+   fold, makes XLA treat it as expensive and compute it once; LLVM then folds the comparison and the division by 1
+   away, so it costs nothing. We materialise the rows of U, every y_k and x_k of the substitutions, and every entry
+   a Jacobi round produces.
 5. *Honest diagnostics.* `residual` = $\|Mx\|/2$ of the returned state with the exact sparse $M$; `ok` = finite,
    residual at roundoff level and the smallest pivot above $15\epsilon\max|A|$ (`health`). At a singular point
    (e.g. $\gamma_h = \gamma_c = 0$) a pivot is exactly zero, the state is non-finite, `residual` is +inf, `ok` False.
@@ -72,14 +71,16 @@ comes from JAX's transposition, higher orders from differentiating the rules.
 (LAPACK) and the generic complex path of `_steady` are the references the tests compare against.
 """
 
+import concurrent.futures
 import functools
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import _model
-from ._checks import complex_dtype
+from ._checks import complex_dtype, is_concrete
 from ._liouvillian import liouvillian, vec
 from ._operators import pauli_basis
 
@@ -278,22 +279,18 @@ def _matvec(pattern, theta, x):
     return rows
 
 
-def _materialise(v, one):
-    """v itself, computed once: a division by a runtime 1.0 (exact), which XLA treats as expensive.
+def _materialise(v):
+    """v itself, computed once: a division by a 1.0 that XLA cannot fold (exact), which XLA treats as expensive.
 
     XLA fuses every cheap elementwise producer into each of its consumers, so a value with several consumers deep in
     the unrolled elimination is recomputed once per consumer, recursively: the plain unrolled LU executes ~10x its
     own flops (16 000 instead of ~1 600 per point). XLA never duplicates a division into several consumers, so
-    dividing by a `one` that it cannot fold (`_one`) makes it compute such a value once and keep it in memory; LLVM
-    then rewrites the division by a select of constants as a select, so no division is executed. On the 2-core CPU
-    this cut the solve's run time by ~65 % and its compile time by more than half.
+    dividing by `where(v == v | v != v, 1, 2)` (1 also where v is nan; XLA does not simplify float comparisons of a
+    value with itself) makes it compute v once and keep it in memory. LLVM then folds the comparison to true and the
+    division by 1 away, so nothing is executed and the divisor reads no other array. On the 2-core CPU this cut the
+    solve's run time by ~65 % and its compile time by more than half.
     """
-    return v / one
-
-
-def _one(v):
-    """An exact 1.0 per point that XLA cannot constant-fold (see `_materialise`)."""
-    return jnp.where((v == v) | (v != v), 1.0, 2.0).astype(v.dtype)  # 1 also where v is nan
+    return v / jnp.where((v == v) | (v != v), 1.0, 2.0).astype(v.dtype)
 
 
 def _factor(theta):
@@ -304,7 +301,6 @@ def _factor(theta):
     trace time, so only the ~130 entries of the filled pattern are ever touched. The rows of U are materialised
     (`_materialise`): each is read by every later elimination step below it and by every substitution.
     """
-    one = _one(theta[0])
     a = {ij: _entry(t, theta) for ij, t in A_PATTERN.items()}
     rem = list(ORDER)
     L, U, inv = {}, {}, {}
@@ -316,7 +312,7 @@ def _factor(theta):
         min_pivot = jnp.abs(piv) if min_pivot is None else jnp.minimum(min_pivot, jnp.abs(piv))
         cols = [j for j in rem if (k, j) in a]
         for j in cols:
-            U[(k, j)] = _materialise(a[(k, j)], one)
+            U[(k, j)] = _materialise(a[(k, j)])
         for i in rem:
             if (i, k) not in a:
                 continue
@@ -332,21 +328,20 @@ def _apply(F, rhs):
 
     Every y_k and x_k of the two substitutions is materialised: each one feeds all the later rows."""
     L, U, inv, _ = F
-    one = _one(inv[ORDER[0]])
     y = {}
     for k in ORDER:  # forward substitution with the unit lower factor; structural zeros of rhs are skipped
         v = rhs.get(k)
         for (i, j), m in L.items():
             if i == k and j in y:
                 v = -m * y[j] if v is None else v - m * y[j]
-        y[k] = _materialise(v, one) if v is not None else jnp.zeros_like(inv[k])
+        y[k] = _materialise(v) if v is not None else jnp.zeros_like(inv[k])
     x = {}
     for k in reversed(ORDER):  # back substitution
         v = y[k]
         for (i, j), u in U.items():
             if i == k:
                 v = v - u * x[j]
-        x[k] = _materialise(v * inv[k], one)
+        x[k] = _materialise(v * inv[k])
     return jnp.stack([x[i] for i in range(15)])
 
 
@@ -470,7 +465,7 @@ def loop_solve(A, b):
 
 def fast_solve(p):
     """Steady state of prepared parameters with a 1-D batch, BATCH LAST: (x (16, B), residual (B,), ok (B,))."""
-    return _fast_solve_theta(jnp.moveaxis(_model._coefficients(p), -1, 0))
+    return _fast_solve_theta(_model._coefficients(p, axis=0))
 
 
 def _fast_solve_theta(theta):
@@ -486,7 +481,7 @@ def _fast_solve_theta(theta):
     entries = {ij: _entry(t, theta) for ij, t in M_PATTERN.items()}
     op_norm = jnp.sqrt(sum(v * v for v in entries.values())) / 2
     scale = functools.reduce(jnp.maximum, [jnp.abs(v) for (i, j), v in entries.items() if i > 0 and j > 0])
-    x_norm = jnp.sqrt(jnp.sum(x * x, axis=0)) / 2
+    x_norm = jnp.sqrt(sum(v * v for v in x)) / 2  # unrolled: a reduce over 16 rows is a slow library call
     residual, ok = health(residual, op_norm, x_norm, min_pivot / scale, 15, x.dtype)
     return x, residual, ok
 
@@ -573,7 +568,7 @@ def _rotation(d, r2):
     return jnp.where(pos, den * ri, 1), sgn * ri, jnp.where(pos, sgn * r2 / den1, 0)
 
 
-def _jacobi_round(d, o, pairs, one):
+def _jacobi_round(d, o, pairs):
     """One round of cyclic Jacobi on the Hermitian matrix (d, o): the rotations of two disjoint index pairs."""
     d, o = list(d), dict(o)
 
@@ -586,7 +581,7 @@ def _jacobi_round(d, o, pairs, one):
     for p, q in pairs:
         b = o[(p, q)]
         c, sg, shift = _rotation((d[p], d[q]), b[0] * b[0] + b[1] * b[1])
-        rot[(p, q)] = b, _materialise(c, one), _materialise(sg, one), shift
+        rot[(p, q)] = b, _materialise(c), _materialise(sg), shift
     (p1, q1), (p2, q2) = pairs
     cross = {(i, j): get(i, j) for i in (p1, q1) for j in (p2, q2)}  # a_ij, i in the first pair, j in the second
     for (p, q), first in (((p1, q1), True), ((p2, q2), False)):
@@ -604,28 +599,28 @@ def _jacobi_round(d, o, pairs, one):
             else:
                 cross[(k, p)], cross[(k, q)] = nkp, nkq
     for (i, j), v in cross.items():
-        o[(i, j) if i < j else (j, i)] = tuple(_materialise(u, one) for u in (v if i < j else _cconj(v)))
+        o[(i, j) if i < j else (j, i)] = tuple(_materialise(u) for u in (v if i < j else _cconj(v)))
     for p, q in pairs:
         shift = rot[(p, q)][3]
-        d[p], d[q] = _materialise(d[p] - shift, one), _materialise(d[q] + shift, one)
+        d[p], d[q] = _materialise(d[p] - shift), _materialise(d[q] + shift)
         o[(p, q)] = (jnp.zeros_like(d[p]), jnp.zeros_like(d[p]))
     return d, o
 
 
-def _jacobi_sweep(d, o, one):
+def _jacobi_sweep(d, o):
     """One cyclic Jacobi sweep of the Hermitian matrix (d, o): 3 rounds of two disjoint rotations."""
     for pairs in ROUNDS:
-        d, o = _jacobi_round(d, o, pairs, one)
+        d, o = _jacobi_round(d, o, pairs)
     return d, o
 
 
-def _looped(n_or_cond, d, o, one):
+def _looped(n_or_cond, d, o):
     """More sweeps of (d, o) in a rolled loop: `fori_loop` for a fixed count (an int), else a `while_loop` on
     cond(d, o). The loop state is the flat tuple of the 16 real entries."""
     keys = list(o)
     unpack = lambda s: (list(s[0]), dict(zip(keys, s[1], strict=True)))  # noqa: E731
     pack = lambda d, o: (tuple(d), tuple(o[k] for k in keys))  # noqa: E731
-    body = lambda s: pack(*_jacobi_sweep(*unpack(s), one))  # noqa: E731
+    body = lambda s: pack(*_jacobi_sweep(*unpack(s)))  # noqa: E731
     if isinstance(n_or_cond, int):
         state = jax.lax.fori_loop(0, n_or_cond, lambda _, s: body(s), pack(d, o))
     else:
@@ -635,19 +630,19 @@ def _looped(n_or_cond, d, o, one):
     return unpack(state)
 
 
-def _jacobi_sweeps(d, o, sweeps, one, rolled=False):
+def _jacobi_sweeps(d, o, sweeps, rolled=False):
     """`sweeps` cyclic Jacobi sweeps of the Hermitian matrix (d, o), unrolled, or `rolled` in a `fori_loop` (one
     compiled sweep: small graphs for reverse mode)."""
     # the input is read by every entry of the first round: computed once, not once per reader
-    d, o = [_materialise(v, one) for v in d], {k: tuple(_materialise(u, one) for u in v) for k, v in o.items()}
+    d, o = [_materialise(v) for v in d], {k: tuple(_materialise(u) for u in v) for k, v in o.items()}
     if rolled:
-        return _looped(sweeps, d, o, one)
+        return _looped(sweeps, d, o)
     for _ in range(sweeps):
-        d, o = _jacobi_sweep(d, o, one)
+        d, o = _jacobi_sweep(d, o)
     return d, o
 
 
-def _jacobi_eigenvalues(diag, off, sweeps, one, rolled=False):
+def _jacobi_eigenvalues(diag, off, sweeps, rolled=False):
     r"""Eigenvalues (list of 4 (B,)) of batch-last Hermitian 4x4 matrices by cyclic Jacobi, in real arithmetic.
 
     Each rotation is a diagonal unitary that makes $a_{pq}$ real, the real Schur rotation that zeros it, and a
@@ -656,14 +651,14 @@ def _jacobi_eigenvalues(diag, off, sweeps, one, rolled=False):
     $\|A\|$ (the absolute accuracy that N needs). A sweep is 3 rounds of two rotations on disjoint index pairs (the
     parallel ordering), which XLA evaluates as few fused loops. A fixed number of sweeps, unrolled or `rolled`.
     """
-    return _jacobi_sweeps(diag, off, sweeps, one, rolled)[0]
+    return _jacobi_sweeps(diag, off, sweeps, rolled)[0]
 
 
 def _off2(o):
     return sum(v[0] * v[0] + v[1] * v[1] for v in o.values())
 
 
-def _jacobi_eigenvalues_converged(diag, off, one):
+def _jacobi_eigenvalues_converged(diag, off):
     r"""Eigenvalues by Jacobi until converged: `UNROLLED_SWEEPS` unrolled sweeps, then (rolled) more while some
     point of the block has not converged, at most `MAX_EXTRA_SWEEPS`.
 
@@ -674,7 +669,7 @@ def _jacobi_eigenvalues_converged(diag, off, one):
     (rates from 1e-5 to 30, couplings up to 3) take one or two more.
     Not differentiable in reverse mode (a while loop): `_pt_lambda_min` carries its own derivative rule.
     """
-    d, o = _jacobi_sweeps(diag, off, UNROLLED_SWEEPS, one)
+    d, o = _jacobi_sweeps(diag, off, UNROLLED_SWEEPS)
     tol = 16 * jnp.finfo(d[0].dtype).eps
 
     def not_done(it, d, o):
@@ -684,7 +679,7 @@ def _jacobi_eigenvalues_converged(diag, off, one):
         done = (off2 <= (tol * norm) ** 2) | (off2 <= tol * norm * gap)
         return (it < MAX_EXTRA_SWEEPS) & ~jnp.all(done | ~jnp.isfinite(norm))
 
-    return _looped(not_done, d, o, one)[0]
+    return _looped(not_done, d, o)[0]
 
 
 def _heat_from_pauli(theta, x):
@@ -736,7 +731,7 @@ def _det3(m, rows, cols):
 @jax.custom_jvp
 def _pt_lambda_min(x):
     """Smallest eigenvalue of the partial transpose of the state with Pauli vector x (16, B), by Jacobi."""
-    lam = _jacobi_eigenvalues_converged(*_hermitian_from_pauli(x, PT_SIGN), _one(x[-1]))
+    lam = _jacobi_eigenvalues_converged(*_hermitian_from_pauli(x, PT_SIGN))
     return functools.reduce(jnp.minimum, lam)
 
 
@@ -806,9 +801,9 @@ def _concurrence(x, rolled):
     S = {(i, j): csum(_cmul(_cconj(L[(k, i)]), T[(k, j)]) for k in range(i, 4)) for i in range(4) for j in range(i, 4)}
     diag, off = [S[(i, i)][0] for i in range(4)], {k: v for k, v in S.items() if k[0] < k[1]}
     if rolled:  # the derivative path: a fixed number of sweeps, differentiable in both modes
-        mu = _jacobi_eigenvalues(diag, off, GRADIENT_SWEEPS, _one(x[-1]), rolled=True)
+        mu = _jacobi_eigenvalues(diag, off, GRADIENT_SWEEPS, rolled=True)
     else:
-        mu = _jacobi_eigenvalues_converged(diag, off, _one(x[-1]))
+        mu = _jacobi_eigenvalues_converged(diag, off)
     lam = [_safe_sqrt(m) for m in mu]
     top = functools.reduce(jnp.maximum, lam)
     return jnp.maximum(0, 2 * top - sum(lam))
@@ -839,7 +834,7 @@ def fast_observables(p):
 
     Returns a dict of rho (B, 4, 4), Q_h, Q_c, negativity, concurrence, residual, ok (each (B,)).
     """
-    theta = jnp.moveaxis(_model._coefficients(p), -1, 0)
+    theta = _model._coefficients(p, axis=0)
     x, residual, ok = _fast_solve_theta(theta)
     Q_h, Q_c = _heat_from_pauli(theta, x)
     return dict(
@@ -883,3 +878,51 @@ def blocked(f, p, block=None):
 
     out = jax.lax.map(f, jax.tree.map(split, p))
     return jax.tree.map(lambda y: y.reshape((nb * block,) + y.shape[2:])[:n], out)
+
+
+def cpu_workers() -> int:
+    """CPU cores this process may run on: the number of threads `split_over_threads` uses."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@functools.cache
+def _pool(workers: int):
+    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="jaxengine")
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _split(p, chunks: int, m: int):
+    """`chunks` slices of m points of a flat batch, the tail padded with copies of the first point."""
+    pad = chunks * m - p.eps_h.shape[0]
+    p = jax.tree.map(lambda v: jnp.concatenate([v, jnp.broadcast_to(v[:1], (pad,))]), p)
+    return [jax.tree.map(lambda v, i=i: v[i * m : (i + 1) * m], p) for i in range(chunks)]
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _join(outs, n: int):
+    return jax.tree.map(lambda *v: jnp.concatenate(v)[:n], *outs)
+
+
+def split_over_threads(f, p, workers=None):
+    """f(p) for a jitted f of flat parameters with a 1-D batch, computed by `workers` threads at once on CPU.
+
+    XLA:CPU executes the kernel's ~700 small fused loops one after another: one execution keeps ONE core busy
+    (measured: the same time with one core as with two). So for concrete inputs on a CPU backend, the batch is cut
+    into equal chunks of whole blocks (`block_size`), each chunk runs as its own XLA execution in its own thread
+    (all share one compiled program), and the results are joined. The blocks are the same as in one execution (the
+    tail is padded with copies of the first point, as `blocked` does), so the results are bit for bit the same.
+    Traced inputs, other backends, and batches under two blocks take the plain call `f(p)`.
+    """
+    workers = cpu_workers() if workers is None else workers
+    n = p.eps_h.shape[0]
+    block = block_size()
+    chunks = min(workers, n // (2 * block))  # at least two blocks per chunk, or the overheads win
+    leaves = jax.tree.leaves(p)
+    if chunks < 2 or jax.default_backend() != "cpu" or not all(is_concrete(v) for v in leaves):
+        return f(p)
+    m = -(-n // (chunks * block)) * block  # points per chunk: whole blocks
+    futures = [_pool(workers).submit(lambda q: jax.block_until_ready(f(q)), q) for q in _split(p, chunks, m)]
+    return _join([u.result() for u in futures], n)

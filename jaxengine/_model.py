@@ -92,9 +92,10 @@ def rates(p: EngineParams):
     return _rates(p)
 
 
-def _coefficients(p: EngineParams):
-    """The nine real numbers that H and the dissipator are linear in, stacked on a last axis of size 9."""
-    return jnp.stack([p.eps_h, p.eps_c, p.g, p.kappa_h, p.kappa_c, *_rates(p)], axis=-1)
+def _coefficients(p: EngineParams, axis: int = -1):
+    """The nine real numbers that H and the dissipator are linear in, stacked on an axis of size 9 (the last one by
+    default; `axis=0` gives the batch-last theta (9, ...) of the fast kernel)."""
+    return jnp.stack([p.eps_h, p.eps_c, p.g, p.kappa_h, p.kappa_c, *_rates(p)], axis=axis)
 
 
 def _hamiltonian(p: EngineParams):

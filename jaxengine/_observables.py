@@ -137,7 +137,7 @@ def observables(p: EngineParams, *, throw: bool = True) -> Observables:
         'J = 1.9948078937e-04, N = 8.9722638102e-04'
     """
     p, shape = prepare(p)
-    out = unflat(_observables_impl(flat(p)), shape)
+    out = unflat(_kernel.split_over_threads(_observables_impl, flat(p)), shape)
     if throw:
         raise_if_failed(out.ok, "observables")
     return out

@@ -65,7 +65,7 @@ def _pauli_state(p: EngineParams):
     prepared parameters of any batch shape."""
     shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in jax.tree.leaves(p)))
     p = jax.tree.map(lambda v: jnp.broadcast_to(v, shape), p)
-    theta = jnp.moveaxis(_model._coefficients(p), -1, 0)
+    theta = _model._coefficients(p, axis=0)
     shape = theta.shape[1:]
     x, residual, ok = _kernel._fast_solve_theta(theta.reshape(9, -1))
     return theta, x.reshape((16,) + shape), ok.reshape(shape)

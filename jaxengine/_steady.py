@@ -100,7 +100,7 @@ def steady_state(system, *, throw: bool = True) -> SteadyState:
     """
     if isinstance(system, EngineParams):
         p, shape = prepare(system)
-        out = unflat(_engine_steady(flat(p)), shape)
+        out = unflat(_kernel.split_over_threads(_engine_steady, flat(p)), shape)
     else:
         L = check_square("system", system)
         n = round(L.shape[-1] ** 0.5)

@@ -130,7 +130,7 @@ def test_jacobi_converges_on_random_hermitian_matrices(rng):
     X[1000:1100] = np.eye(4)  # exactly diagonal, all equal (zero rotations)
     diag = [jnp.asarray(X[:, i, i].real) for i in range(4)]
     off = {pq: (jnp.asarray(X[:, pq[0], pq[1]].real), jnp.asarray(X[:, pq[0], pq[1]].imag)) for pq in _kernel.PAIRS}
-    f = jax.jit(lambda d, o: jnp.sort(jnp.stack(_kernel._jacobi_eigenvalues_converged(d, o, _kernel._one(d[0]))), 0))
+    f = jax.jit(lambda d, o: jnp.sort(jnp.stack(_kernel._jacobi_eigenvalues_converged(d, o)), 0))
     lam = np.asarray(f(diag, off)).T
     ref = np.linalg.eigvalsh(X)
     scale = np.linalg.norm(X, axis=(1, 2))[:, None]
@@ -139,14 +139,18 @@ def test_jacobi_converges_on_random_hermitian_matrices(rng):
 
 
 def test_materialise_is_exact(rng):
-    """The materialisation trick divides by a runtime 1.0: bit for bit the identity for any finite or special value,
-    also where the value that `one` is computed from is nan."""
+    """The materialisation trick divides by a 1.0 that XLA cannot fold: bit for bit the identity for any finite or
+    special value (subnormals, signed zeros, infinities, nan), alone and inside a fused expression."""
     v = jnp.asarray(
-        np.concatenate([rng.normal(size=100) * 10.0 ** rng.integers(-300, 300, 100), [0.0, -0.0, np.inf, np.nan]])
+        np.concatenate(
+            [rng.normal(size=100) * 10.0 ** rng.integers(-300, 300, 100), [5e-324, 0.0, -0.0, np.inf, -np.inf, np.nan]]
+        )
     )
-    out = jax.jit(lambda v: _kernel._materialise(v, _kernel._one(v[::-1])))(v)  # `one` from nan at index 0
+    out = jax.jit(_kernel._materialise)(v)
     np.testing.assert_array_equal(np.asarray(out), np.asarray(v))
-    assert np.signbit(out[-3])
+    assert np.signbit(out[-4]) and out[-6] == 5e-324
+    w = jax.jit(lambda v: _kernel._materialise(v * 3.0) - v * 3.0)(v[:100])  # fused with its producer and consumer
+    assert (np.asarray(w) == 0).all()
 
 
 def test_singular_point_is_flagged():
@@ -169,6 +173,31 @@ def test_blocks_and_padding(rng):
     tail = je.observables(point(p, n - 1))
     np.testing.assert_allclose(o.rho[-1], tail.rho, rtol=0, atol=1e-14)
     np.testing.assert_allclose(o.negativity[-1], tail.negativity, rtol=0, atol=1e-16)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_threads_give_the_same_bits(rng, monkeypatch, workers):
+    """Large eager batches run as one XLA execution per thread (`split_over_threads`): same blocks, same program, so
+    every result is bit for bit that of one execution, for observables and steady_state, tail padding included."""
+    n = 4 * _kernel.BLOCK + 37
+    monkeypatch.setattr(_kernel, "cpu_workers", lambda: workers)
+    p = random_params(rng, n)
+    calls = []
+    real = _kernel._split
+    monkeypatch.setattr(_kernel, "_split", lambda *a: calls.append(a[1:]) or real(*a))
+    o, ss = je.observables(p, throw=False), je.steady_state(p, throw=False)
+    assert calls == [(2, 3 * _kernel.BLOCK)] * 2  # two chunks of whole blocks (at least two blocks per chunk)
+    flat_p = je._checks.flat(je._checks.prepare(p)[0])
+    one = je._observables._observables_impl(flat_p)
+    for name, a, b in zip(o._fields, o, one, strict=True):
+        assert a.shape == b.shape and np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True), name
+    one = je._steady._engine_steady(flat_p)
+    for a, b in zip(ss, one, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    # under a transformation the batch is traced: one execution, no threads
+    calls.clear()
+    np.testing.assert_array_equal(jax.jit(lambda p: je.observables(p, throw=False).J)(p), o.J)
+    assert calls == []
 
 
 NAMES = ("T_h", "T_c", "kappa_h", "kappa_c", "delta", "gamma_h", "gamma_c", "g")
