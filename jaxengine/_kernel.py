@@ -42,7 +42,7 @@ integers and halves. The basis change $U = \mathrm{vec}(P)/2$ is unitary, hence 
    away, so it costs nothing. We materialise the rows of U, every y_k and x_k of the substitutions, and every entry
    a Jacobi round produces.
 5. *Honest diagnostics.* `residual` = $\|Mx\|/2$ of the returned state with the exact sparse $M$; `ok` = finite,
-   residual at roundoff level and the smallest pivot above $15\epsilon\max|A|$ (`health`). At a singular point
+   residual at roundoff level and the smallest pivot above $15\epsilon\|M\|_F$ (`health`). At a singular point
    (e.g. $\gamma_h = \gamma_c = 0$) a pivot is exactly zero, the state is non-finite, `residual` is +inf, `ok` False.
 6. *Observables from the real vector* (`fast_observables`): heat currents are bilinear forms
    $Q_j = \sum_{a,r}\theta_a\theta_r\,W_{ar}\cdot x$ with constant sparse weights `HEAT_W` (full H, as CONVENTIONS.md
@@ -54,7 +54,7 @@ integers and halves. The basis change $U = \mathrm{vec}(P)/2$ is unitary, hence 
    Hermitian $L^\dagger\tilde\rho L$ ($\rho = LL^\dagger$ by an unrolled Cholesky), which are those of
    $\rho\tilde\rho$, again by Jacobi.
 
-The batch is processed in blocks of `block_size()` points with `lax.map` (`blocked`): 4096 on CPU, where the fused
+The batch is processed in blocks of `block_size()` points with `lax.map` (`blocked`): 2048 on CPU, where the fused
 loops stream their (B,) operands through the L2 cache (each loop costs ~1.4 ns per point per operand there, which is
 what bounds the kernel: it runs ~600 fused loops per point), and 2^18 on accelerators, which need large launches
 (not measured: no GPU was available to us).
@@ -251,6 +251,13 @@ def _min_fill_order(nz: set, n: int, last=()) -> list[int]:
     return order
 
 
+# ||M||_F^2 = sum_kl theta_k theta_l Tr(B_k^T B_l): {(k, l): weight} for k <= l (off-diagonal pairs counted twice)
+GRAM = {
+    (k, l): float((2 if k < l else 1) * np.sum(GENERATORS[k] * GENERATORS[l]))
+    for k in range(9)
+    for l in range(k, 9)  # noqa: E741
+    if np.sum(GENERATORS[k] * GENERATORS[l]) != 0
+}
 M_PATTERN = _pattern(GENERATORS)  # 16x16 real Liouvillian: ~70 structural non-zeros out of 256
 A_PATTERN = {(i - 1, j - 1): t for (i, j), t in M_PATTERN.items() if i > 0 and j > 0}  # the 15x15 system
 B_PATTERN = {i - 1: t for (i, j), t in M_PATTERN.items() if i > 0 and j == 0}  # its right-hand side is -M[1:, 0]
@@ -472,17 +479,16 @@ def _fast_solve_theta(theta):
     """(x (16, B), residual, ok) from theta (9, B).
 
     `residual` is ||L vec(rho)||_2 of the returned state in the true Liouvillian (from the exact sparse M), and `ok`
-    also requires every pivot of the static-order LU to be non-negligible relative to max |A|.
+    also requires every pivot of the static-order LU to be non-negligible relative to ||M||_F (>= max |A|).
     """
     y, min_pivot = _solve_theta(theta)
     x = jnp.concatenate([jnp.ones_like(y[:1]), y])
     Mx = _matvec(M_PATTERN, theta, x)
-    residual = jnp.sqrt(sum(v * v for v in Mx.values())) / 2
-    entries = {ij: _entry(t, theta) for ij, t in M_PATTERN.items()}
-    op_norm = jnp.sqrt(sum(v * v for v in entries.values())) / 2
-    scale = functools.reduce(jnp.maximum, [jnp.abs(v) for (i, j), v in entries.items() if i > 0 and j > 0])
+    residual = _materialise(jnp.sqrt(sum(v * v for v in Mx.values())) / 2)  # an output, and read by `ok`
+    m2 = sum(g * theta[k] * theta[l] for (k, l), g in GRAM.items())  # ||M||_F^2 from the 9x9 Gram form of theta
+    op_norm = jnp.sqrt(m2) / 2
     x_norm = jnp.sqrt(sum(v * v for v in x)) / 2  # unrolled: a reduce over 16 rows is a slow library call
-    residual, ok = health(residual, op_norm, x_norm, min_pivot / scale, 15, x.dtype)
+    residual, ok = health(residual, op_norm, x_norm, min_pivot / (2 * op_norm), 15, x.dtype)
     return x, residual, ok
 
 
@@ -848,7 +854,7 @@ def fast_observables(p):
     )
 
 
-BLOCK = 4096  # points per block on CPU: measured fastest (2048-8192 equal, 512 and 16384 slower)
+BLOCK = 2048  # points per block on CPU: measured fastest with one execution per core (1024-2048; 4096 -12 %)
 GPU_BLOCK = 1 << 18  # on accelerators a block must fill the device; 2^18 points keep ~0.6 GB of temporaries
 
 
