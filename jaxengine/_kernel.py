@@ -71,6 +71,7 @@ comes from JAX's transposition, higher orders from differentiating the rules.
 (LAPACK) and the generic complex path of `_steady` are the references the tests compare against.
 """
 
+import collections
 import concurrent.futures
 import functools
 import os
@@ -907,9 +908,16 @@ def _split(p, chunks: int, m: int):
     return [jax.tree.map(lambda v, i=i: v[i * m : (i + 1) * m], p) for i in range(chunks)]
 
 
-@functools.partial(jax.jit, static_argnums=1)
-def _join(outs, n: int):
-    return jax.tree.map(lambda *v: jnp.concatenate(v)[:n], *outs)
+MAX_CHUNK = 1 << 20  # points per thread chunk at most (~400 MB of outputs): larger batches stream through
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4), donate_argnums=0)
+def _place(out, part, start, size: int, n: int):
+    """Write the first `size` points of a chunk's results into `out` at `start`, in place (`out` is donated); `out`
+    None: allocate it, n points."""
+    if out is None:
+        out = jax.tree.map(lambda v: jnp.zeros((n,) + v.shape[1:], v.dtype), part)
+    return jax.tree.map(lambda o, v: jax.lax.dynamic_update_index_in_dim(o, v[:size], start, 0), out, part)
 
 
 def split_over_threads(f, p, workers=None):
@@ -917,18 +925,31 @@ def split_over_threads(f, p, workers=None):
 
     XLA:CPU executes the kernel's ~700 small fused loops one after another: one execution keeps ONE core busy
     (measured: the same time with one core as with two). So for concrete inputs on a CPU backend, the batch is cut
-    into equal chunks of whole blocks (`block_size`), each chunk runs as its own XLA execution in its own thread
-    (all share one compiled program), and the results are joined. The blocks are the same as in one execution (the
-    tail is padded with copies of the first point, as `blocked` does), so the results are bit for bit the same.
-    Traced inputs, other backends, and batches under two blocks take the plain call `f(p)`.
+    into equal chunks of whole blocks (`block_size`; at most `MAX_CHUNK` points), each chunk runs as its own XLA
+    execution in a pool of `workers` threads (all share one compiled program), and the calling thread writes each
+    finished chunk into the result in place while the next ones run, so the results never exist twice. The blocks
+    are the same as in one execution (the tail is padded with copies of the first point, as `blocked` does), so the
+    results are bit for bit the same. Traced inputs, other backends, and batches under two blocks per worker take
+    the plain call `f(p)`.
     """
     workers = cpu_workers() if workers is None else workers
     n = p.eps_h.shape[0]
     block = block_size()
-    chunks = min(workers, n // (2 * block))  # at least two blocks per chunk, or the overheads win
     leaves = jax.tree.leaves(p)
-    if chunks < 2 or jax.default_backend() != "cpu" or not all(is_concrete(v) for v in leaves):
+    if n < 2 * workers * block or workers < 2 or jax.default_backend() != "cpu":
+        return f(p)  # under two blocks per worker the overheads win
+    if not all(is_concrete(v) for v in leaves):
         return f(p)
-    m = -(-n // (chunks * block)) * block  # points per chunk: whole blocks
-    futures = [_pool(workers).submit(lambda q: jax.block_until_ready(f(q)), q) for q in _split(p, chunks, m)]
-    return _join([u.result() for u in futures], n)
+    m = min(-(-n // (workers * block)), MAX_CHUNK // block) * block  # points per chunk: whole blocks
+    k = -(-n // m)
+    parts = _split(p, k, m)
+    pool = _pool(workers)
+    run = lambda q: jax.block_until_ready(f(q))  # noqa: E731
+    window = collections.deque(pool.submit(run, q) for q in parts[:workers])
+    out = None
+    for i in range(k):
+        part = window.popleft().result()
+        if i + workers < k:
+            window.append(pool.submit(run, parts[i + workers]))
+        out = _place(out, part, i * m, min(m, n - i * m), n)
+    return out

@@ -175,17 +175,22 @@ def test_blocks_and_padding(rng):
     np.testing.assert_allclose(o.negativity[-1], tail.negativity, rtol=0, atol=1e-16)
 
 
-def test_threads_give_the_same_bits(rng, monkeypatch):
+@pytest.mark.parametrize("max_chunk", [None, 2])
+def test_threads_give_the_same_bits(rng, monkeypatch, max_chunk):
     """Large eager batches run as one XLA execution per thread (`split_over_threads`): same blocks, same program, so
-    every result is bit for bit that of one execution, for observables and steady_state, tail padding included."""
+    every result is bit for bit that of one execution, for observables and steady_state, tail padding included;
+    also when the batch streams through more chunks than threads (`MAX_CHUNK`)."""
     n = 4 * _kernel.BLOCK + 37
-    monkeypatch.setattr(_kernel, "cpu_workers", lambda: 3)  # more threads than chunks
+    monkeypatch.setattr(_kernel, "cpu_workers", lambda: 2)
+    if max_chunk:
+        monkeypatch.setattr(_kernel, "MAX_CHUNK", max_chunk * _kernel.BLOCK)
     p = random_params(rng, n)
     calls = []
     real = _kernel._split
     monkeypatch.setattr(_kernel, "_split", lambda *a: calls.append(a[1:]) or real(*a))
     o, ss = je.observables(p, throw=False), je.steady_state(p, throw=False)
-    assert calls == [(2, 3 * _kernel.BLOCK)] * 2  # two chunks of whole blocks (at least two blocks per chunk)
+    # two chunks of 3 blocks, or 3 chunks of 2 blocks (the last one padded)
+    assert calls == [(2, 3 * _kernel.BLOCK) if max_chunk is None else (3, 2 * _kernel.BLOCK)] * 2
     flat_p = je._checks.flat(je._checks.prepare(p)[0])
     one = je._observables._observables_impl(flat_p)
     for name, a, b in zip(o._fields, o, one, strict=True):
