@@ -55,9 +55,12 @@ integers and halves. The basis change $U = \mathrm{vec}(P)/2$ is unitary, hence 
    $\rho\tilde\rho$, again by Jacobi.
 
 The batch is processed in blocks of `block_size()` points with `lax.map` (`blocked`): 2048 on CPU, where the fused
-loops stream their (B,) operands through the L2 cache (each loop costs ~1.4 ns per point per operand there, which is
-what bounds the kernel: it runs ~600 fused loops per point), and 2^18 on accelerators, which need large launches
-(not measured: no GPU was available to us).
+loops stream their (B,) operands through the cache (~0.25 ns per point per loop plus ~0.08 ns per operand it reads,
+which is what bounds the kernel: it runs ~650 fused loops per point), and 2^18 on accelerators, which need large
+launches (not measured: no GPU was available to us). XLA:CPU executes those loops one after another, so one
+execution keeps ONE core busy (measured: the same time on one core as on two): `split_over_threads` runs a large
+concrete batch as one execution per core, in threads, on chunks of whole blocks (bit for bit the result of one
+execution); `observables` and `steady_state` use it, and `scan` runs one of its chunks per core the same way.
 
 **Gradients.** `_solve_theta` is a `jax.custom_jvp`: implicit differentiation of $M(\theta)x = 0$ gives
 $A\,\dot y = -(\dot M x)_{1:}$, solved by `loop_solve` (a rolled, pivoted LU inside `lax.custom_linear_solve`), so no
