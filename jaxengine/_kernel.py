@@ -78,6 +78,7 @@ import collections
 import concurrent.futures
 import functools
 import os
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -898,9 +899,13 @@ def cpu_workers() -> int:
         return os.cpu_count() or 1
 
 
+_POOL_PREFIX = "jaxengine-pool"
+
+
 @functools.cache
 def _pool(workers: int):
-    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="jaxengine")
+    """The threads that run chunks (one pool per size, created on first use, shared by every call)."""
+    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix=_POOL_PREFIX)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
@@ -932,8 +937,8 @@ def split_over_threads(f, p, workers=None):
     execution in a pool of `workers` threads (all share one compiled program), and the calling thread writes each
     finished chunk into the result in place while the next ones run, so the results never exist twice. The blocks
     are the same as in one execution (the tail is padded with copies of the first point, as `blocked` does), so the
-    results are bit for bit the same. Traced inputs, other backends, and batches under two blocks per worker take
-    the plain call `f(p)`.
+    results are bit for bit the same. Traced inputs, other backends, batches under two blocks per worker and calls
+    from a pool thread take the plain call `f(p)`.
     """
     workers = cpu_workers() if workers is None else workers
     n = p.eps_h.shape[0]
@@ -941,8 +946,8 @@ def split_over_threads(f, p, workers=None):
     leaves = jax.tree.leaves(p)
     if n < 2 * workers * block or workers < 2 or jax.default_backend() != "cpu":
         return f(p)  # under two blocks per worker the overheads win
-    if not all(is_concrete(v) for v in leaves):
-        return f(p)
+    if not all(is_concrete(v) for v in leaves) or threading.current_thread().name.startswith(_POOL_PREFIX):
+        return f(p)  # traced, or already in a pool thread (waiting there on the pool could deadlock it)
     m = min(-(-n // (workers * block)), MAX_CHUNK // block) * block  # points per chunk: whole blocks
     k = -(-n // m)
     parts = _split(p, k, m)

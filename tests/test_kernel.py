@@ -202,6 +202,10 @@ def test_threads_give_the_same_bits(rng, monkeypatch, max_chunk):
     calls.clear()
     np.testing.assert_array_equal(jax.jit(lambda p: je.observables(p, throw=False).J)(p), o.J)
     assert calls == []
+    # called from a pool thread (e.g. by user code run there): no nested waiting on the pool, one execution
+    J = _kernel._pool(2).submit(lambda: je.observables(p, throw=False).J).result(timeout=120)
+    np.testing.assert_array_equal(J, o.J)
+    assert calls == []
 
 
 NAMES = ("T_h", "T_c", "kappa_h", "kappa_c", "delta", "gamma_h", "gamma_c", "g")
