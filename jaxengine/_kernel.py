@@ -916,7 +916,7 @@ def _split(p, chunks: int, m: int):
     return [jax.tree.map(lambda v, i=i: v[i * m : (i + 1) * m], p) for i in range(chunks)]
 
 
-MAX_CHUNK = 1 << 20  # points per thread chunk at most (~400 MB of outputs): larger batches stream through
+IN_FLIGHT = 1 << 21  # points in the chunks computed at once, at most (~800 MB of outputs): larger batches stream
 
 
 @functools.partial(jax.jit, static_argnums=(3, 4), donate_argnums=0)
@@ -933,7 +933,7 @@ def split_over_threads(f, p, workers=None):
 
     XLA:CPU executes the kernel's ~700 small fused loops one after another: one execution keeps ONE core busy
     (measured: the same time with one core as with two). So for concrete inputs on a CPU backend, the batch is cut
-    into equal chunks of whole blocks (`block_size`; at most `MAX_CHUNK` points), each chunk runs as its own XLA
+    into equal chunks of whole blocks (`block_size`; `IN_FLIGHT` points in all at once), each chunk runs as its own XLA
     execution in a pool of `workers` threads (all share one compiled program), and the calling thread writes each
     finished chunk into the result in place while the next ones run, so the results never exist twice. The blocks
     are the same as in one execution (the tail is padded with copies of the first point, as `blocked` does), so the
@@ -948,7 +948,7 @@ def split_over_threads(f, p, workers=None):
         return f(p)  # under two blocks per worker the overheads win
     if not all(is_concrete(v) for v in leaves) or threading.current_thread().name.startswith(_POOL_PREFIX):
         return f(p)  # traced, or already in a pool thread (waiting there on the pool could deadlock it)
-    m = min(-(-n // (workers * block)), MAX_CHUNK // block) * block  # points per chunk: whole blocks
+    m = min(-(-n // (workers * block)), max(IN_FLIGHT // (workers * block), 2)) * block  # whole blocks per chunk
     k = -(-n // m)
     parts = _split(p, k, m)
     pool = _pool(workers)

@@ -179,11 +179,11 @@ def test_blocks_and_padding(rng):
 def test_threads_give_the_same_bits(rng, monkeypatch, max_chunk):
     """Large eager batches run as one XLA execution per thread (`split_over_threads`): same blocks, same program, so
     every result is bit for bit that of one execution, for observables and steady_state, tail padding included;
-    also when the batch streams through more chunks than threads (`MAX_CHUNK`)."""
+    also when the batch streams through more chunks than threads (`IN_FLIGHT`)."""
     n = 4 * _kernel.BLOCK + 37
     monkeypatch.setattr(_kernel, "cpu_workers", lambda: 2)
     if max_chunk:
-        monkeypatch.setattr(_kernel, "MAX_CHUNK", max_chunk * _kernel.BLOCK)
+        monkeypatch.setattr(_kernel, "IN_FLIGHT", 2 * max_chunk * _kernel.BLOCK)  # 2 threads
     p = random_params(rng, n)
     calls = []
     real = _kernel._split
