@@ -77,6 +77,7 @@ comes from JAX's transposition, higher orders from differentiating the rules.
 import collections
 import concurrent.futures
 import functools
+import itertools
 import os
 import threading
 
@@ -908,6 +909,26 @@ def _pool(workers: int):
     return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix=_POOL_PREFIX)
 
 
+def in_order(fn, items, workers: int):
+    """fn(item) for each item, `workers` at a time in the shared pool; yields the results in the order of `items`.
+
+    The next item is submitted before a result is yielded, so the pool keeps computing while the caller consumes it
+    (writes it to disk, copies it into place). Closing the generator (e.g. `contextlib.closing` on an interrupt)
+    cancels the calls that have not started; running ones finish and are dropped.
+    """
+    pool, items = _pool(workers), iter(items)
+    window = collections.deque(pool.submit(fn, x) for x in itertools.islice(items, workers))
+    try:
+        while window:
+            result = window.popleft().result()
+            for x in itertools.islice(items, 1):
+                window.append(pool.submit(fn, x))
+            yield result
+    finally:
+        for future in window:
+            future.cancel()
+
+
 @functools.partial(jax.jit, static_argnums=(1, 2))
 def _split(p, chunks: int, m: int):
     """`chunks` slices of m points of a flat batch, the tail padded with copies of the first point."""
@@ -950,14 +971,7 @@ def split_over_threads(f, p, workers=None):
         return f(p)  # traced, or already in a pool thread (waiting there on the pool could deadlock it)
     m = min(-(-n // (workers * block)), max(IN_FLIGHT // (workers * block), 2)) * block  # whole blocks per chunk
     k = -(-n // m)
-    parts = _split(p, k, m)
-    pool = _pool(workers)
-    run = lambda q: jax.block_until_ready(f(q))  # noqa: E731
-    window = collections.deque(pool.submit(run, q) for q in parts[:workers])
     out = None
-    for i in range(k):
-        part = window.popleft().result()
-        if i + workers < k:
-            window.append(pool.submit(run, parts[i + workers]))
+    for i, part in enumerate(in_order(lambda q: jax.block_until_ready(f(q)), _split(p, k, m), workers)):
         out = _place(out, part, i * m, min(m, n - i * m), n)
     return out

@@ -31,11 +31,10 @@ r"""Grid scans at scale: any N-D parameter grid, in chunks of bounded size, stre
   `k % n == i` on its local devices and writes them to the shared store (process 0 creates it first).
 """
 
-import collections
+import contextlib
 import dataclasses
 import functools
 import hashlib
-import itertools
 import os
 import shutil
 import sys
@@ -518,29 +517,18 @@ def scan(
     # order. On a single CPU device several chunks run at once, one per core: XLA:CPU executes the kernel's many
     # small fused loops one after another, so one execution keeps only one core busy. Elsewhere one chunk runs while
     # the previous one is written.
-    threads = _threads()
-    pool = _kernel._pool(threads)
     compute = lambda k: runner.fetch(k, jax.block_until_ready(runner.submit(k)))  # noqa: E731
-    queue, window = iter(todo), collections.deque()
     try:
-        for k in itertools.islice(queue, threads):
-            window.append((k, pool.submit(compute, k)))
-        while window:
-            k, future = window.popleft()
-            data = future.result()
-            nxt = next(queue, None)
-            if nxt is not None:
-                window.append((nxt, pool.submit(compute, nxt)))
-            if group is not None:
-                _write_chunk(group, plan, k, data)
-            else:
-                for n in _var_names(plan):
-                    memory[n][plan.region(k)] = data[n]
-            bar.update(points(k))
-            del data, future  # chunk k is on disk: free its buffers
+        with contextlib.closing(_kernel.in_order(compute, todo, _threads())) as results:
+            for k, data in zip(todo, results, strict=True):
+                if group is not None:
+                    _write_chunk(group, plan, k, data)
+                else:
+                    for n in _var_names(plan):
+                        memory[n][plan.region(k)] = data[n]
+                bar.update(points(k))
+                del data  # chunk k is on disk: free its buffers
     finally:
-        for _, future in window:  # interrupted: drop the chunks not started (running ones finish unwritten)
-            future.cancel()
         bar.close()
 
     if out is None:
