@@ -70,8 +70,8 @@ its primal may use the convergence loop; the concurrence differentiates the same
 sweeps rolled in a `fori_loop` (`_concurrence_from_pauli`'s JVP). Every rule is linear in the tangents: reverse mode
 comes from JAX's transposition, higher orders from differentiating the rules.
 
-**References kept.** `dense_engine_solve` (dense 15×15 pivoted elimination, `unrolled_solve`), `lu_solve_checked`
-(LAPACK) and the generic complex path of `_steady` are the references the tests compare against.
+**References kept.** `lu_solve_checked` (LAPACK) and the generic complex path of `_steady` are the references the
+tests compare against.
 """
 
 import collections
@@ -145,82 +145,6 @@ def health(residual, op_norm, x_norm, rel_pivot, n, dtype):
         & (rel_pivot > n * eps)
     )
     return jnp.where(jnp.isfinite(residual), residual, jnp.inf), ok
-
-
-def unrolled_solve(A, b):
-    """Solve A x = b for a batch of small real systems, A (n, n, B), b (n, B), BATCH LAST, without LAPACK.
-
-    Gaussian elimination with partial pivoting, unrolled at trace time over the n columns. Every operation is an
-    elementwise operation on length-B vectors, so XLA fuses it into loops that vectorise across points, it runs
-    unchanged on GPU, and autodiff (forward and reverse, any order) goes straight through it. The row swaps of
-    partial pivoting are selects (`where` on the per-point pivot index), never gathers or data-dependent branches.
-
-    It also avoids jaxlib's batched LAPACK kernels, which on a 2-core CPU can deadlock when two of them run at once
-    in one compiled function (they block on the same intra-op thread pool): `kappa_max` and the other solvers
-    differentiate and vmap this solve, which would put several LAPACK calls side by side.
-
-    Returns x (n, B) and the smallest |pivot| relative to max|A| per point (a singularity indicator).
-    """
-    n = A.shape[0]
-    rows = [A[i] for i in range(n)]  # rows[i]: (n, B)
-    rhs = [b[i] for i in range(n)]
-    scale = jnp.max(jnp.abs(A), axis=(0, 1))
-    min_pivot = jnp.full_like(scale, jnp.inf)
-    for k in range(n):
-        cand = jnp.stack([jnp.abs(rows[i][k]) for i in range(k, n)])
-        j = jnp.argmax(cand, axis=0) + k  # per-point pivot row
-        prow = rows[k]
-        prhs = rhs[k]
-        for i in range(k + 1, n):
-            take = j == i
-            prow = jnp.where(take[None], rows[i], prow)
-            prhs = jnp.where(take, rhs[i], prhs)
-        for i in range(k + 1, n):  # the old row k moves to where the pivot row was
-            take = j == i
-            rows[i] = jnp.where(take[None], rows[k], rows[i])
-            rhs[i] = jnp.where(take, rhs[k], rhs[i])
-        rows[k], rhs[k] = prow, prhs
-        piv = prow[k]
-        min_pivot = jnp.minimum(min_pivot, jnp.abs(piv))
-        inv = 1 / piv
-        for i in range(k + 1, n):
-            m = rows[i][k] * inv
-            rows[i] = rows[i] - m[None] * prow
-            rhs[i] = rhs[i] - m * prhs
-    x = [None] * n
-    for k in reversed(range(n)):
-        acc = rhs[k]
-        for j in range(k + 1, n):
-            acc = acc - rows[k][j] * x[j]
-        x[k] = acc / rows[k][k]
-    return jnp.stack(x), min_pivot / scale
-
-
-def engine_solve(p):
-    """Steady state of prepared parameters with a 1-D batch: (x (B, 16), residual (B,), ok (B,)); x_0 = 1."""
-    x, residual, ok = fast_solve(p)
-    return x.T, residual, ok
-
-
-def dense_engine_solve(p):
-    """The same with the dense 15x15 pivoted elimination of `unrolled_solve`: a reference for the sparse kernel."""
-    M = engine_generator(p)
-    Mt = jnp.moveaxis(M, 0, -1)  # (16, 16, B): batch last
-    yt, rel_pivot = unrolled_solve(Mt[1:, 1:], -Mt[1:, 0])
-    y = yt.T
-    x = jnp.concatenate([jnp.ones_like(y[..., :1]), y], axis=-1)
-    residual = jnp.linalg.norm(jnp.einsum("...ij,...j->...i", M, x), axis=-1) / 2
-    residual, ok = health(
-        residual, jnp.linalg.norm(M, axis=(-1, -2)) / 2, jnp.linalg.norm(x, axis=-1) / 2, rel_pivot, 15, x.dtype
-    )
-    return x, residual, ok
-
-
-def rho_from_pauli(x):
-    r"""$\rho = \frac14\sum_k x_k P_k$, (..., 16) real -> (..., 4, 4) complex (exactly Hermitian)."""
-    re = jnp.einsum("...k,kij->...ij", x, jnp.asarray(PAULI.real, dtype=x.dtype)) / 4
-    im = jnp.einsum("...k,kij->...ij", x, jnp.asarray(PAULI.imag, dtype=x.dtype)) / 4
-    return jax.lax.complex(re, im)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
