@@ -117,6 +117,35 @@ def engine_generator(p):
     return jnp.einsum("...k,kij->...ij", theta, jnp.asarray(GENERATORS, dtype=theta.dtype))
 
 
+# XLA:CPU emits 256-bit vector code unless told otherwise. On CPUs with AVX-512 the kernel's loops run ~9 % faster
+# with 512-bit vectors (bench/RESULTS.md, "fourth pass"); elsewhere LLVM uses the widest vectors the CPU has. This
+# is a per-compilation option of the programs that run the kernel: nothing global changes for the user's own code.
+COMPILER_OPTIONS = {"xla_cpu_prefer_vector_width": 512}
+
+
+def jit(f=None, **kwargs):
+    """`jax.jit` with `COMPILER_OPTIONS` where the call is a top-level compilation (usable as a decorator).
+
+    JAX accepts compiler options on top-level compilations only, so a call with traced arguments (inside the
+    user's `jit`, `grad` or `vmap`, or inside another of our programs) goes to the same function jitted without
+    them: it is then compiled as part of the enclosing program, with that program's options.
+    """
+    if f is None:
+        return functools.partial(jit, **kwargs)
+    plain, tuned = jax.jit(f, **kwargs), jax.jit(f, compiler_options=COMPILER_OPTIONS, **kwargs)
+
+    @functools.wraps(f)
+    def call(*args, **kw):
+        # traced arguments, or concrete ones inside a trace (constants closed over by the user's jit): a new array
+        # is then a tracer too
+        leaves = jax.tree.leaves((args, kw), is_leaf=lambda v: v is None)
+        traced = any(isinstance(v, jax.core.Tracer) for v in leaves) or isinstance(jnp.zeros(()), jax.core.Tracer)
+        return (plain if traced else tuned)(*args, **kw)
+
+    call.lower = tuned.lower  # ahead-of-time compilation (bench/scan.py) gets the options too
+    return call
+
+
 def lu_solve_checked(A, b):
     """Solve A x = b (batched, (..., n, n) and (..., n)) by partially pivoted LU.
 

@@ -99,7 +99,7 @@ def heat_currents(p: EngineParams, rho):
     return _heat_currents(p, rho)
 
 
-@jax.jit
+@_kernel.jit
 def _observables_impl(p: EngineParams) -> Observables:
     # One batch-last solve and every observable from its real Pauli vector (heat currents as sparse bilinear forms,
     # PT spectrum and concurrence by batch-last Jacobi): no LAPACK call per point, see `_kernel`.

@@ -212,7 +212,7 @@ def _kappa_max_impl(p, observable, field, lo, hi, n_scan, iters, xtol):
     return x, value, ok
 
 
-_kappa_max_jit = jax.jit(_kappa_max_impl, static_argnums=(1, 2, 5, 6))
+_kappa_max_jit = _kernel.jit(_kappa_max_impl, static_argnums=(1, 2, 5, 6))
 
 
 def kappa_max(
@@ -291,7 +291,7 @@ def _critical_impl(p, field, lo, hi, exact_x, n_scan, iters, xtol):
     return _first_crossing_root(f, lo, hi, n_scan, iters, xtol, p.eps_h.dtype, p.eps_h.shape)
 
 
-_critical_jit = jax.jit(_critical_impl, static_argnums=(1, 4, 5, 6))
+_critical_jit = _kernel.jit(_critical_impl, static_argnums=(1, 4, 5, 6))
 
 
 def _kappa_is_zero(q: EngineParams) -> bool:
@@ -411,8 +411,8 @@ def _run(spec: _Spec, q: EngineParams, u, state, n: int):
     return u, state, hist
 
 
-_run_jit = jax.jit(_run, static_argnums=(0, 4))
-_value_jit = jax.jit(lambda spec, q, u: _value(spec, q, u, smooth=False), static_argnums=0)
+_run_jit = _kernel.jit(_run, static_argnums=(0, 4))
+_value_jit = _kernel.jit(lambda spec, q, u: _value(spec, q, u, smooth=False), static_argnums=0)
 
 
 @functools.lru_cache(maxsize=16)

@@ -254,7 +254,7 @@ def _chunk_kernel(batch: int, bath: str, store_rho: bool, devices: tuple):
         return out
 
     f = jax.shard_map(local, mesh=mesh, in_specs=(spec(),) * 5, out_specs=spec("d"))
-    return jax.jit(f)
+    return _kernel.jit(f)
 
 
 class _Runner:

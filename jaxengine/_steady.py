@@ -54,7 +54,7 @@ def raise_if_failed(ok, what: str):
     )
 
 
-@jax.jit
+@_kernel.jit
 def _engine_steady(p: EngineParams) -> SteadyState:
     # the sparse batch-last kernel (see `_kernel`): flat 1-D batch in, (16, B) Pauli vector out
     def one_block(p):
