@@ -39,8 +39,8 @@ integers and halves. The basis change $U = \mathrm{vec}(P)/2$ is unitary, hence 
    unrolled elimination, whose values each feed many later ones, it recomputes them recursively: the plain unrolled
    LU executed ~10x its own flops. Dividing a value v by the 1.0 `where(v == v | v != v, 1, 2)`, which XLA does not
    fold, makes XLA treat it as expensive and compute it once; LLVM then folds the comparison and the division by 1
-   away, so it costs nothing. We materialise the rows of U, every y_k and x_k of the substitutions, and every entry
-   a Jacobi round produces.
+   away, so it costs nothing. We materialise the rows of U and the multipliers of L, every y_k and x_k of the
+   substitutions, the Cholesky factor of the concurrence, and every entry a Jacobi round produces.
 5. *Honest diagnostics.* `residual` = $\|Mx\|/2$ of the returned state with the exact sparse $M$; `ok` = finite,
    residual at roundoff level and the smallest pivot above $15\epsilon\|M\|_F$ (`health`). At a singular point
    (e.g. $\gamma_h = \gamma_c = 0$) a pivot is exactly zero, the state is non-finite, `residual` is +inf, `ok` False.
@@ -264,8 +264,9 @@ def _factor(theta):
 
     Returns (L, U, inv_pivot, min_pivot): dicts of (B,) multipliers / upper-factor entries keyed by (i, j) in the
     ORIGINAL indices, the reciprocal pivots, and the smallest |pivot| per point. The structural zeros are known at
-    trace time, so only the ~130 entries of the filled pattern are ever touched. The rows of U are materialised
-    (`_materialise`): each is read by every later elimination step below it and by every substitution.
+    trace time, so only the ~130 entries of the filled pattern are ever touched. The rows of U and the multipliers
+    are materialised (`_materialise`): each is read by every later elimination step below it and by every
+    substitution.
     """
     a = {ij: _entry(t, theta) for ij, t in A_PATTERN.items()}
     rem = list(ORDER)
@@ -282,7 +283,7 @@ def _factor(theta):
         for i in rem:
             if (i, k) not in a:
                 continue
-            m = a[(i, k)] * inv[k]
+            m = _materialise(a[(i, k)] * inv[k])  # read by every update of row i and by both substitutions
             L[(i, k)] = m
             for j in cols:
                 a[(i, j)] = -m * U[(k, j)] if (i, j) not in a else a[(i, j)] - m * U[(k, j)]
@@ -744,13 +745,15 @@ def _concurrence(x, rolled):
         ljj = _safe_sqrt(s)
         pos = ljj > 0
         den = jnp.where(pos, ljj, 1)
-        L[(j, j)] = (ljj, zero)
+        L[(j, j)] = (_materialise(ljj), zero)
         for i in range(j + 1, 4):
             v = rho[i][j]
             for k in range(j):
                 m = _cmul(L[(i, k)], _cconj(L[(j, k)]))
                 v = (v[0] - m[0], v[1] - m[1])
-            L[(i, j)] = (jnp.where(pos, v[0] / den, 0), jnp.where(pos, v[1] / den, 0))  # rank-deficient: zero column
+            # rank-deficient: zero column. Each entry of L feeds the later columns and most of T and S: computed once
+            # (without materialising, XLA recomputed them inside the 16 loops that build S; C took ~10 % longer)
+            L[(i, j)] = (_materialise(jnp.where(pos, v[0] / den, 0)), _materialise(jnp.where(pos, v[1] / den, 0)))
     sgn = (-1.0, 1.0, 1.0, -1.0)  # sigma_y x sigma_y = antidiag(-1, 1, 1, -1)
 
     def tilde(i, j):
