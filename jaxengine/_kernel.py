@@ -22,19 +22,21 @@ integers and halves. The basis change $U = \mathrm{vec}(P)/2$ is unitary, hence 
 2. *Batch last (structure of arrays).* Each matrix entry is one (B,) vector over the points of a block. All the
    arithmetic below is elementwise on such vectors, so XLA emits loops that vectorise ACROSS points (SIMD lanes on
    CPU, threads on GPU); nothing is a per-point 15×15 object and nothing calls LAPACK.
-3. *Elimination unrolled at trace time, without runtime pivoting.* LU of $A$ in a fixed pivot order (`ORDER`, a
-   greedy minimum-fill order of the pattern: 129 entries after fill-in instead of 225) is written out as straight
-   line code over the non-zeros. This is safe because the pivots are the DIAGONAL decay rates of the Pauli components
-   (every one is $-\frac12\sum$ or $-\sum$ of the $\gamma_j^\pm$ of the qubits that component lives on, $<0$ when both
-   $\gamma_j > 0$), and eliminating in that order never produces a tiny pivot over the physical range (tested:
-   min |pivot| / max |rate| ~ 7e-9 at worst over 2e4 points with rates from 1e-5 to 30, couplings up to 3,
-   `tests/test_kernel.py`; `ok` needs > 3e-15). The Hamiltonian couplings (~1) are much larger than the pivots
-   (~1e-3), so the LU's element growth is ~|H|/gamma: ONE step of iterative refinement in float64 against the exact
-   sparse $A$ (`REFINE_STEPS`) brings the forward error back to roundoff (without it x is off by up to ~5e-12; a
-   second step changes nothing measurable: against a 40-digit solve rho is within 4e-16 either way and J within
-   2.5e-13 relative, the float64 conditioning of the heat-current sums). In the paper's regime the result agrees
-   with the pivoted dense solve to ~1e-14; at extreme rate ratios (1e-6) it is exact to 1e-14 against a 30-digit
-   mpmath solve where the pivoted LAPACK LU is off by 4e-10.
+3. *Block elimination unrolled at trace time, without runtime pivoting.* LU of $A$ in a fixed order of 1x1 and
+   2x2 pivot blocks (`BLOCKS`: 136 factor entries after fill-in instead of 225) is written out as straight-line code
+   over the non-zeros. Each 2x2 block is a Pauli component and its partner under one qubit's precession,
+   $\begin{psmallmatrix}-G & -\varepsilon\\ \varepsilon & -G\end{psmallmatrix}$ with $G$ a decay rate: inverted
+   explicitly ($\det = G^2 + \varepsilon^2$ does not cancel), it has norm ~$1/\varepsilon$, whereas the scalar
+   pivot $-G$ (~1e-3) gave multipliers $\varepsilon/G$ ~ 1e3 and an error of up to ~1e-11 in x. Scalar pivots are
+   the decay rates of the $\sigma_z$ components, and eliminating in this order never produces a tiny pivot over the
+   physical range (tested: min pivot / max |rate| ~ 3e-8 at worst over 2e4 points with rates from 1e-5 to 30,
+   couplings up to 3, `tests/test_kernel.py`; `ok` needs > 3e-15). In the paper's range the solution's
+   componentwise backward error is then below ~16 eps. Where some point of a block exceeds `REFINE_TOL` = 32 eps
+   (far outside that range: tiny rates against couplings ~1), the block gets ONE step of iterative refinement in
+   float64 against the exact sparse $A$, which brings every point back to a few eps (`_primal`). Refining a
+   point already below the threshold changes nothing measurable (both are within ~3e-15 of a 40-digit solve,
+   tested). In the paper's regime the result agrees with the pivoted dense solve to ~1e-14; at extreme rate ratios
+   (1e-6) it is exact to 1e-14 against a 30-digit mpmath solve where the pivoted LAPACK LU is off by 4e-10.
 4. *Materialise what is shared* (`_materialise`). XLA fuses a cheap elementwise value into EVERY consumer, so in
    unrolled elimination, whose values each feed many later ones, it recomputes them recursively: the plain unrolled
    LU executed ~10x its own flops. Dividing a value v by the 1.0 `where(v == v | v != v, 1, 2)`, which XLA does not
@@ -191,25 +193,6 @@ def _pattern(G: np.ndarray):
     return out
 
 
-def _min_fill_order(nz: set, n: int, last=()) -> list[int]:
-    """Greedy minimum-fill pivot order of a sparsity pattern (symmetric permutation, diagonal pivots); the indices
-    in `last` are eliminated after all the others."""
-    filled, rem, order = set(nz), [i for i in range(n) if i not in last] + list(last), []
-
-    def new_entries(k):
-        rows = [i for i in rem if i != k and (i, k) in filled]
-        cols = [j for j in rem if j != k and (k, j) in filled]
-        return {(i, j) for i in rows for j in cols} - filled
-
-    while rem:
-        pool = [k for k in rem if k not in last] or rem
-        k = min(pool, key=lambda k: len(new_entries(k)))  # ties: the lowest index, so the order is deterministic
-        filled |= new_entries(k)
-        order.append(k)
-        rem.remove(k)
-    return order
-
-
 # ||M||_F^2 = sum_kl theta_k theta_l Tr(B_k^T B_l): {(k, l): weight} for k <= l (off-diagonal pairs counted twice)
 GRAM = {
     (k, l): float((2 if k < l else 1) * np.sum(GENERATORS[k] * GENERATORS[l]))
@@ -220,11 +203,26 @@ GRAM = {
 M_PATTERN = _pattern(GENERATORS)  # 16x16 real Liouvillian: ~70 structural non-zeros out of 256
 A_PATTERN = {(i - 1, j - 1): t for (i, j), t in M_PATTERN.items() if i > 0 and j > 0}  # the 15x15 system
 B_PATTERN = {i - 1: t for (i, j), t in M_PATTERN.items() if i > 0 and j == 0}  # its right-hand side is -M[1:, 0]
-# Single-qubit components (I x sigma, sigma x I; A indices 0-2 and 3, 7, 11) decay with ONE qubit's rates only: with
-# gamma_h = 0 (or gamma_c = 0) their diagonal is exactly 0 although the steady state is unique (the coupling g links
-# them to the dissipative two-body components). Eliminated last, their pivots are Schur complements that carry
-# that coupling, so they stay non-zero.
-ORDER = _min_fill_order(set(A_PATTERN), 15, last=(0, 1, 2, 3, 7, 11))
+PAULI_NAMES = tuple("IXYZ"[(i + 1) // 4] + "IXYZ"[(i + 1) % 4] for i in range(15))  # index i of A is P_{i+1}
+
+
+def _blocks(*groups):
+    return tuple(tuple(PAULI_NAMES.index(name) for name in g.split()) for g in groups)
+
+
+# The static pivot blocks, in elimination order. Each pair is a Pauli component and its partner under the precession
+# of one qubit (eps_h turns X <-> Y on the hot qubit, eps_c on the cold one): a 2x2 block [[-G, -eps], [eps, -G]]
+# with G a decay rate ~gamma. As a scalar pivot, -G would give multipliers eps / G ~ 1e3 (element growth: x off by
+# up to ~1e-11 without refinement); the block's explicit inverse has norm ~1 / eps and no growth. The XX, XY, YX, YY
+# quartet precesses under both qubits and is taken as two such pairs. Single-qubit components (I x sigma,
+# sigma x I) decay with ONE qubit's rates only: with gamma_h = 0 (or gamma_c = 0) their diagonal is exactly 0
+# although the steady state is unique (the coupling g links them to the dissipative two-body components);
+# eliminated last, their pivots are Schur complements that carry that coupling, so they stay non-zero.
+# Among the orders of these blocks (single-qubit ones last) this one has little fill-in (136 factor entries; the
+# fewest possible is 128) and the smallest componentwise backward error without refinement: <= 9 eps at 2e4 points
+# of the paper's range, where some orders reach 200 eps (searched over all 2880 orders, 2026-11-26).
+BLOCKS = _blocks("ZZ", "XX YX", "XZ YZ", "ZX ZY", "XY YY", "IZ", "XI YI", "ZI", "IX IY")
+assert sorted(k for blk in BLOCKS for k in blk) == list(range(15))
 
 
 def _entry(terms, theta):
@@ -260,33 +258,54 @@ def _materialise(v):
 
 
 def _factor(theta):
-    """Sparse LU of A = M[1:, 1:] (batch last) in the static pivot order ORDER, without runtime pivoting.
+    """Sparse block LU of A = M[1:, 1:] (batch last) in the static block order `BLOCKS`, without runtime pivoting.
 
-    Returns (L, U, inv_pivot, min_pivot): dicts of (B,) multipliers / upper-factor entries keyed by (i, j) in the
-    ORIGINAL indices, the reciprocal pivots, and the smallest |pivot| per point. The structural zeros are known at
-    trace time, so only the ~130 entries of the filled pattern are ever touched. The rows of U and the multipliers
-    are materialised (`_materialise`): each is read by every later elimination step below it and by every
-    substitution.
+    Returns (L, U, inv, min_pivot): the multipliers L[(i, K)] (a tuple, one per index of block K) of row i, the
+    upper-factor entries U[(k, j)] (ORIGINAL indices), the inverse of each diagonal block (a tuple: 1/d, or the four
+    entries of the explicit 2x2 inverse), and the smallest pivot per point (|d|, or |det D| / ||D||_F <= sigma_min
+    for a 2x2 block). The structural zeros are known at trace time, so only the entries of the filled pattern are
+    ever touched. U and L are materialised (`_materialise`): each is read by every later elimination step below it
+    and by both substitutions.
     """
     a = {ij: _entry(t, theta) for ij, t in A_PATTERN.items()}
-    rem = list(ORDER)
+    zero = jnp.zeros_like(theta[0])
+    get = lambda i, j: a.get((i, j), zero)  # noqa: E731
+    rem = [k for blk in BLOCKS for k in blk]
     L, U, inv = {}, {}, {}
     min_pivot = None
-    for k in ORDER:
-        rem.remove(k)
-        piv = a[(k, k)]
-        inv[k] = 1 / piv
-        min_pivot = jnp.abs(piv) if min_pivot is None else jnp.minimum(min_pivot, jnp.abs(piv))
-        cols = [j for j in rem if (k, j) in a]
-        for j in cols:
-            U[(k, j)] = _materialise(a[(k, j)])
-        for i in rem:
-            if (i, k) not in a:
-                continue
-            m = _materialise(a[(i, k)] * inv[k])  # read by every update of row i and by both substitutions
-            L[(i, k)] = m
+    for blk in BLOCKS:
+        for k in blk:
+            rem.remove(k)
+        if len(blk) == 1:
+            (k,) = blk
+            piv = a[(k, k)]
+            inv[blk] = (1 / piv,)
+            size = jnp.abs(piv)
+        else:  # a rotating pair: [[-G, -w], [w, -G]] up to the updates; det = G^2 + w^2 does not cancel
+            (k1, k2) = blk
+            d11, d12, d21, d22 = get(k1, k1), get(k1, k2), get(k2, k1), get(k2, k2)
+            det = d11 * d22 - d12 * d21
+            r = 1 / det
+            inv[blk] = tuple(_materialise(v) for v in (d22 * r, -d12 * r, -d21 * r, d11 * r))
+            size = jnp.abs(det) / jnp.sqrt(d11 * d11 + d12 * d12 + d21 * d21 + d22 * d22)
+        min_pivot = size if min_pivot is None else jnp.minimum(min_pivot, size)
+        cols = [j for j in rem if any((k, j) in a for k in blk)]
+        for k in blk:
             for j in cols:
-                a[(i, j)] = -m * U[(k, j)] if (i, j) not in a else a[(i, j)] - m * U[(k, j)]
+                U[(k, j)] = _materialise(get(k, j))
+        for i in rem:
+            if not any((i, k) in a for k in blk):
+                continue
+            if len(blk) == 1:
+                m = (_materialise(a[(i, blk[0])] * inv[blk][0]),)
+            else:  # the row (a_ik1, a_ik2) times the 2x2 inverse
+                (k1, k2), (i11, i12, i21, i22) = blk, inv[blk]
+                r1, r2 = get(i, k1), get(i, k2)
+                m = (_materialise(r1 * i11 + r2 * i21), _materialise(r1 * i12 + r2 * i22))
+            L[(i, blk)] = m
+            for j in cols:
+                v = sum(mt * U[(k, j)] for mt, k in zip(m, blk, strict=True))
+                a[(i, j)] = -v if (i, j) not in a else a[(i, j)] - v
     return L, U, inv, min_pivot
 
 
@@ -295,54 +314,96 @@ def _apply(F, rhs):
 
     Every y_k and x_k of the two substitutions is materialised: each one feeds all the later rows."""
     L, U, inv, _ = F
+    zero = jnp.zeros_like(next(iter(U.values())))
     y = {}
-    for k in ORDER:  # forward substitution with the unit lower factor; structural zeros of rhs are skipped
-        v = rhs.get(k)
-        for (i, j), m in L.items():
-            if i == k and j in y:
-                v = -m * y[j] if v is None else v - m * y[j]
-        y[k] = _materialise(v) if v is not None else jnp.zeros_like(inv[k])
+    for blk in BLOCKS:  # forward substitution with the unit block-lower factor; structural zeros of rhs are skipped
+        for k in blk:
+            v = rhs.get(k)
+            for (i, J), m in L.items():
+                if i == k and J[0] in y:
+                    for mt, j in zip(m, J, strict=True):
+                        v = -mt * y[j] if v is None else v - mt * y[j]
+            y[k] = _materialise(v) if v is not None else zero
     x = {}
-    for k in reversed(ORDER):  # back substitution
-        v = y[k]
-        for (i, j), u in U.items():
-            if i == k:
-                v = v - u * x[j]
-        x[k] = _materialise(v * inv[k])
+    for blk in reversed(BLOCKS):  # back substitution, through the inverse of each diagonal block
+        w = []
+        for k in blk:
+            v = y[k]
+            for (i, j), u in U.items():
+                if i == k:
+                    v = v - u * x[j]
+            w.append(v)
+        if len(blk) == 1:
+            x[blk[0]] = _materialise(w[0] * inv[blk][0])
+        else:
+            i11, i12, i21, i22 = inv[blk]
+            x[blk[0]] = _materialise(i11 * w[0] + i12 * w[1])
+            x[blk[1]] = _materialise(i21 * w[0] + i22 * w[1])
     return jnp.stack([x[i] for i in range(15)])
 
 
-def _refined(theta, F, rhs, steps):
-    """Solve A x = rhs with the static-order LU plus `steps` rounds of iterative refinement against the exact A.
-
-    Without runtime pivoting the LU's backward error can grow by the pivot growth (~ |H| / gamma ~ 1e3 here); one
-    refinement step with the residual of the exact sparse A (float64) brings the forward error back to roundoff.
-    """
-    x = _apply(F, rhs)
-    for _ in range(steps):
-        ax = _matvec(A_PATTERN, theta, x)
-        r = dict(rhs)
-        for i, v in ax.items():
-            r[i] = r[i] - v if i in r else -v
-        x = x + _apply(F, r)
-    return x
+def _rhs(theta):
+    return {i: -_entry(t, theta) for i, t in B_PATTERN.items()}
 
 
-REFINE_STEPS = 1
+def _check(theta, y, b):
+    """(||A y - b||_2, worst) per point: the residual of y (that of M x, whose first row is identically 0) and
+    max_i (|b - A y|_i - REFINE_TOL eps (|A||y| + |b|)_i), positive where the componentwise backward error of y
+    exceeds REFINE_TOL eps. Both are reductions over the rows, so the rows are never stored."""
+    sq = worst = None
+    tol = REFINE_TOL * jnp.finfo(y.dtype).eps
+    for i in range(15):
+        terms = [(_entry(t, theta), j) for (ii, j), t in A_PATTERN.items() if ii == i]
+        ay = sum(c * y[j] for c, j in terms)
+        den = sum(jnp.abs(c * y[j]) for c, j in terms)
+        r = b[i] - ay if i in b else -ay
+        den = den + jnp.abs(b[i]) if i in b else den
+        sq = r * r if sq is None else sq + r * r
+        bad = jnp.abs(r) - tol * den
+        worst = bad if worst is None else jnp.maximum(worst, bad)
+    return jnp.sqrt(sq), worst
+
+
+def _refine(theta, y):
+    """One step of float64 iterative refinement of A y = b against the exact sparse A: (y, ||A y - b||)."""
+    b = _rhs(theta)
+    ay = _matvec(A_PATTERN, theta, y)
+    r = {i: (b[i] - ay[i] if i in b else -ay[i]) if i in ay else b[i] for i in range(15) if i in ay or i in b}
+    y = y + _apply(_factor(theta), r)
+    return y, _check(theta, y, b)[0]
 
 
 def _primal(theta):
+    r"""(F, y, ||A y - b||): the block LU's solution, refined once where some point of the batch needs it.
+
+    A point needs refinement when its componentwise backward error $\max_i |b - Ay|_i / (|A||y| + |b|)_i$ exceeds
+    `REFINE_TOL` eps. Where it does not, y is the exact solution of a system whose every entry is within a few eps
+    (relative) of A's and b's, which is what one refinement step in float64 achieves, and refining changes nothing
+    measurable (tested). In the paper's range the block LU's backward error stays below ~16 eps, so refinement is
+    rare there; far outside it (rate ratios of 1e-5, couplings ~1) ~5 % of the points need it. The test is made on
+    the whole batch (one `lax.cond`); the refining branch factorises again rather than receive the ~150 factor
+    arrays (operands of a `cond` are copied, which costs more than the factorisation), so a batch that needs
+    refinement pays ~1.6x the solve.
+    """
     F = _factor(theta)
-    b = {i: -_entry(t, theta) for i, t in B_PATTERN.items()}
-    return F, _refined(theta, F, b, REFINE_STEPS)
+    b = _rhs(theta)
+    y = _apply(F, b)
+    res, worst = _check(theta, y, b)
+    refine = jnp.any(worst > 0)  # nan (a singular point) compares False: nothing to refine there
+    y, res = jax.lax.cond(refine, _refine, lambda theta, y: (y, res), theta, y)
+    return F, y, res
+
+
+REFINE_TOL = 32  # componentwise backward error (in eps) above which the batch gets one step of refinement
 
 
 @jax.custom_jvp
 def _solve_theta(theta):
-    """(y, min_pivot): the reduced steady state y = x[1:] (15, B) of theta (9, B), A(theta) y = -M[1:, 0](theta),
-    and the smallest |pivot| of the factorisation per point (a singularity indicator, not differentiated)."""
-    F, y = _primal(theta)
-    return y, F[3]
+    """(y, min_pivot, residual): the reduced steady state y = x[1:] (15, B) of theta (9, B),
+    A(theta) y = -M[1:, 0](theta), the smallest pivot of the factorisation per point (a singularity indicator) and
+    ||M x||_2 (neither of the last two is differentiated)."""
+    F, y, res = _primal(theta)
+    return y, F[3], res
 
 
 @_solve_theta.defjvp
@@ -352,13 +413,13 @@ def _solve_theta_jvp(primals, tangents):
     # `custom_linear_solve`), so derivatives of any order and mode never differentiate or transpose the unrolled
     # elimination: the derivative graph stays small (compile seconds, not minutes).
     (theta,), (dtheta,) = primals, tangents
-    y, min_pivot = _solve_theta(theta)
+    y, min_pivot, res = _solve_theta(theta)
     x = jnp.concatenate([jnp.ones_like(y[:1]), y])
     dMx = _matvec(M_PATTERN, dtheta, x)
     r = jnp.stack([-dMx[i] if i in dMx else jnp.zeros_like(y[0]) for i in range(1, 16)])
     A = jnp.einsum("kB,kij->Bij", theta, jnp.asarray(GENERATORS[:, 1:, 1:], dtype=theta.dtype))
     dy = loop_solve(A, r.T).T
-    return (y, min_pivot), (dy, jnp.zeros_like(min_pivot))
+    return (y, min_pivot, res), (dy, jnp.zeros_like(min_pivot), jnp.zeros_like(res))
 
 
 def _lu_loop(a):
@@ -441,10 +502,9 @@ def _fast_solve_theta(theta):
     `residual` is ||L vec(rho)||_2 of the returned state in the true Liouvillian (from the exact sparse M), and `ok`
     also requires every pivot of the static-order LU to be non-negligible relative to ||M||_F (>= max |A|).
     """
-    y, min_pivot = _solve_theta(theta)
+    y, min_pivot, res = _solve_theta(theta)
     x = jnp.concatenate([jnp.ones_like(y[:1]), y])
-    Mx = _matvec(M_PATTERN, theta, x)
-    residual = _materialise(jnp.sqrt(sum(v * v for v in Mx.values())) / 2)  # an output, and read by `ok`
+    residual = _materialise(res / 2)  # an output, and read by `ok`
     m2 = sum(g * theta[k] * theta[l] for (k, l), g in GRAM.items())  # ||M||_F^2 from the 9x9 Gram form of theta
     op_norm = jnp.sqrt(m2) / 2
     x_norm = jnp.sqrt(sum(v * v for v in x)) / 2  # unrolled: a reduce over 16 rows is a slow library call
