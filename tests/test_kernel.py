@@ -134,21 +134,20 @@ def test_refinement_only_where_it_matters(rng, monkeypatch):
     exceeds REFINE_TOL eps. In the paper's range none does, and forcing the refinement changes nothing measurable;
     far outside it the refinement runs and brings every point back to a few eps."""
     eps = np.finfo(float).eps
-    solve = lambda theta: jax.jit(lambda t: _kernel._solve_theta(t))(theta)  # noqa: E731  (traced anew each call)
+    solve = jax.jit(lambda t: _kernel._solve_theta(t))  # REFINE_TOL is read when this is traced
     theta = jnp.moveaxis(
         je._model._coefficients(je._checks.flat(je._checks.prepare(random_params(rng, 3000))[0])), -1, 0
     )
     y, _, res = solve(theta)
     assert _backward_error(theta, y).max() <= _kernel.REFINE_TOL * eps  # so this batch was not refined
     monkeypatch.setattr(_kernel, "REFINE_TOL", -1.0)  # every point "needs" refinement
-    y2, _, res2 = solve(theta)
+    y2, _, res2 = jax.jit(lambda t: _kernel._solve_theta(t))(theta)
     assert not np.array_equal(np.asarray(y), np.asarray(y2))  # the refining branch ran
     # both are within ~3e-15 of a 40-digit solve (|y| ~ 1; measured at the 8 points where they differ most): the
     # roundoff of the problem's conditioning, which refining does not reduce
     np.testing.assert_allclose(y2, y, rtol=0, atol=8e-15)
     assert _backward_error(theta, y2).max() <= 8 * eps
-    monkeypatch.undo()
-    n = 3000  # far outside the paper's range: tiny rates against couplings ~1
+    n = 3000  # far outside the paper's range, tiny rates against couplings ~1: `solve` was traced with REFINE_TOL = 32
     p = je.EngineParams(
         eps_h=rng.uniform(0.5, 2, n),
         delta=rng.uniform(-0.4, 0.4, n),
