@@ -142,7 +142,7 @@ def jit(f=None, **kwargs):
     def call(*args, **kw):
         # traced arguments, or concrete ones inside a trace (constants closed over by the user's jit): a new array
         # is then a tracer too
-        leaves = jax.tree.leaves((args, kw), is_leaf=lambda v: v is None)
+        leaves = jax.tree.leaves((args, kw))
         traced = any(isinstance(v, jax.core.Tracer) for v in leaves) or isinstance(jnp.zeros(()), jax.core.Tracer)
         return (plain if traced else tuned)(*args, **kw)
 
@@ -348,18 +348,22 @@ def _rhs(theta):
     return {i: -_entry(t, theta) for i, t in B_PATTERN.items()}
 
 
+def _residual_rows(theta, y, b):
+    """For each row i of A y = b, in order: ((b - A y)_i, (|A||y| + |b|)_i), from the exact sparse A."""
+    for i in range(15):
+        terms = [(_entry(t, theta), j) for (ii, j), t in A_PATTERN.items() if ii == i]
+        ay = sum(c * y[j] for c, j in terms)
+        den = sum(jnp.abs(c * y[j]) for c, j in terms)
+        yield (b[i] - ay, den + jnp.abs(b[i])) if i in b else (-ay, den)
+
+
 def _check(theta, y, b):
     """(||A y - b||_2, worst) per point: the residual of y (that of M x, whose first row is identically 0) and
     max_i (|b - A y|_i - REFINE_TOL eps (|A||y| + |b|)_i), positive where the componentwise backward error of y
     exceeds REFINE_TOL eps. Both are reductions over the rows, so the rows are never stored."""
     sq = worst = None
     tol = REFINE_TOL * jnp.finfo(y.dtype).eps
-    for i in range(15):
-        terms = [(_entry(t, theta), j) for (ii, j), t in A_PATTERN.items() if ii == i]
-        ay = sum(c * y[j] for c, j in terms)
-        den = sum(jnp.abs(c * y[j]) for c, j in terms)
-        r = b[i] - ay if i in b else -ay
-        den = den + jnp.abs(b[i]) if i in b else den
+    for r, den in _residual_rows(theta, y, b):
         sq = r * r if sq is None else sq + r * r
         bad = jnp.abs(r) - tol * den
         worst = bad if worst is None else jnp.maximum(worst, bad)
@@ -369,8 +373,7 @@ def _check(theta, y, b):
 def _refine(theta, y):
     """One step of float64 iterative refinement of A y = b against the exact sparse A: (y, ||A y - b||)."""
     b = _rhs(theta)
-    ay = _matvec(A_PATTERN, theta, y)
-    r = {i: (b[i] - ay[i] if i in b else -ay[i]) if i in ay else b[i] for i in range(15) if i in ay or i in b}
+    r = {i: ri for i, (ri, _) in enumerate(_residual_rows(theta, y, b))}  # the unused |A||y| is dead code to XLA
     y = y + _apply(_factor(theta), r)
     return y, _check(theta, y, b)[0]
 
