@@ -61,8 +61,10 @@ loops stream their (B,) operands through the cache (~0.25 ns per point per loop 
 which is what bounds the kernel: it runs ~650 fused loops per point), and 2^18 on accelerators, which need large
 launches (not measured: no GPU was available to us). XLA:CPU executes those loops one after another, so one
 execution keeps ONE core busy (measured: the same time on one core as on two): `split_over_threads` runs a large
-concrete batch as one execution per core, in threads, on chunks of whole blocks (bit for bit the result of one
-execution); `observables` and `steady_state` use it, and `scan` runs one of its chunks per core the same way.
+concrete batch in chunks of whole blocks, one execution per core at a time, in threads (bit for bit the result of one
+execution); each thread copies its chunk's results into an output allocated once in NumPy and handed to JAX without
+a copy, which is faster than assembling the results with XLA (see its docstring). `observables` and `steady_state`
+use it, and `scan` runs one of its chunks per core the same way.
 The programs that run the kernel are compiled with 512-bit vectors (`COMPILER_OPTIONS`, through `jit`): XLA:CPU
 emits 256-bit code by default, and on AVX-512 CPUs the wider loops are ~10 % faster.
 
@@ -86,6 +88,7 @@ import os
 import threading
 
 import jax
+import jax.dlpack
 import jax.numpy as jnp
 import numpy as np
 
@@ -950,49 +953,65 @@ def in_order(fn, items, workers: int):
             future.cancel()
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def _split(p, chunks: int, m: int):
-    """`chunks` slices of m points of a flat batch, the tail padded with copies of the first point."""
-    pad = chunks * m - p.eps_h.shape[0]
-    p = jax.tree.map(lambda v: jnp.concatenate([v, jnp.broadcast_to(v[:1], (pad,))]), p)
-    return [jax.tree.map(lambda v, i=i: v[i * m : (i + 1) * m], p) for i in range(chunks)]
+CHUNK_BLOCKS = 16  # blocks per chunk of `split_over_threads` (2^15 points, ~13 MB of results: malloc reuses them)
 
 
-IN_FLIGHT = 1 << 21  # points in the chunks computed at once, at most (~800 MB of outputs): larger batches stream
+def _aligned_empty(shape, dtype):
+    """An uninitialised NumPy array whose data start on a 64-byte boundary: XLA:CPU then takes it over without a copy
+    (`jax.dlpack.from_dlpack`; at other alignments it copies)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4), donate_argnums=0)
-def _place(out, part, start, size: int, n: int):
-    """Write the first `size` points of a chunk's results into `out` at `start`, in place (`out` is donated); `out`
-    None: allocate it, n points."""
-    if out is None:
-        out = jax.tree.map(lambda v: jnp.zeros((n,) + v.shape[1:], v.dtype), part)
-    return jax.tree.map(lambda o, v: jax.lax.dynamic_update_index_in_dim(o, v[:size], start, 0), out, part)
-
-
-def split_over_threads(f, p, workers=None):
-    """f(p) for a jitted f of flat parameters with a 1-D batch, computed by `workers` threads at once on CPU.
+def split_over_threads(f, p, shape=None, workers=None):
+    """f(p) for a jitted f of flat parameters with a 1-D batch, computed by `workers` threads at once on CPU; each
+    result leaf gets the batch shape `shape` (default: the flat batch), as `unflat` would give it.
 
     XLA:CPU executes the kernel's ~700 small fused loops one after another: one execution keeps ONE core busy
     (measured: the same time with one core as with two). So for concrete inputs on a CPU backend, the batch is cut
-    into equal chunks of whole blocks (`block_size`; `IN_FLIGHT` points in all at once), each chunk runs as its own XLA
-    execution in a pool of `workers` threads (all share one compiled program), and the calling thread writes each
-    finished chunk into the result in place while the next ones run, so the results never exist twice. The blocks
-    are the same as in one execution (the tail is padded with copies of the first point, as `blocked` does), so the
-    results are bit for bit the same. Traced inputs, other backends, batches under two blocks per worker and calls
-    from a pool thread take the plain call `f(p)`.
+    into chunks of `CHUNK_BLOCKS` whole blocks (`block_size`), each chunk runs as its own XLA execution in a pool of
+    `workers` threads (all share one compiled program), and the thread that computed a chunk copies its results into
+    place in the output, which is allocated once, in NumPy, and handed to JAX without a copy (`_aligned_empty`). So
+    the copies run in parallel, and the small chunks' buffers are reused from one chunk to the next instead of being
+    fresh memory each time. The blocks are the same as in one execution (the tail is padded with copies of the first
+    point, as `blocked` does), so the results are bit for bit the same. Traced inputs, other backends, batches under
+    two blocks per worker and calls from a pool thread take the plain call `f(p)`.
     """
     workers = cpu_workers() if workers is None else workers
     n = p.eps_h.shape[0]
+    shape = (n,) if shape is None else tuple(shape)
     block = block_size()
     leaves = jax.tree.leaves(p)
     if n < 2 * workers * block or workers < 2 or jax.default_backend() != "cpu":
-        return f(p)  # under two blocks per worker the overheads win
+        return _unflat(f(p), shape)  # under two blocks per worker the overheads win
     if not all(is_concrete(v) for v in leaves) or threading.current_thread().name.startswith(_POOL_PREFIX):
-        return f(p)  # traced, or already in a pool thread (waiting there on the pool could deadlock it)
-    m = min(-(-n // (workers * block)), max(IN_FLIGHT // (workers * block), 2)) * block  # whole blocks per chunk
-    k = -(-n // m)
-    out = None
-    for i, part in enumerate(in_order(lambda q: jax.block_until_ready(f(q)), _split(p, k, m), workers)):
-        out = _place(out, part, i * m, min(m, n - i * m), n)
-    return out
+        return _unflat(f(p), shape)  # traced, or already in a pool thread (waiting there on the pool could deadlock)
+    m = min(CHUNK_BLOCKS, -(-n // (workers * block))) * block  # whole blocks per chunk
+    host = jax.tree.map(np.asarray, p)  # zero-copy views on CPU
+
+    def chunk(i):
+        start = i * m
+        part = jax.tree.map(lambda v: v[start : start + m], host)
+        if n - start < m:  # the tail, padded as `blocked` pads
+            part = jax.tree.map(lambda v, w: np.concatenate([v, np.broadcast_to(w[:1], (m - len(v),))]), part, host)
+        return part
+
+    results = jax.eval_shape(f, chunk(0))
+    out = jax.tree.map(lambda s: _aligned_empty((n,) + s.shape[1:], s.dtype), results)
+
+    def run(i):
+        start = i * m
+        size = min(m, n - start)
+        for o, v in zip(jax.tree.leaves(out), jax.tree.leaves(f(chunk(i))), strict=True):
+            np.copyto(o[start : start + size], np.asarray(v)[:size])  # waits for the chunk; releases the GIL
+
+    for _ in in_order(run, range(-(-n // m)), workers):
+        pass
+    return jax.tree.map(lambda o: jax.dlpack.from_dlpack(o.reshape(shape + o.shape[1:])), out)
+
+
+def _unflat(tree, shape):
+    return jax.tree.map(lambda y: y.reshape(shape + y.shape[1:]), tree)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from . import _kernel, _model
 from ._analytic import Observables, _closed, witness_ratio
-from ._checks import check_square, complex_dtype, flat, prepare, unflat
+from ._checks import check_square, complex_dtype, flat, prepare
 from ._liouvillian import _dag
 from ._params import EngineParams
 from ._steady import raise_if_failed
@@ -137,7 +137,7 @@ def observables(p: EngineParams, *, throw: bool = True) -> Observables:
         'J = 1.9948078937e-04, N = 8.9722638102e-04'
     """
     p, shape = prepare(p)
-    out = unflat(_kernel.split_over_threads(_observables_impl, flat(p)), shape)
+    out = _kernel.split_over_threads(_observables_impl, flat(p), shape)
     if throw:
         raise_if_failed(out.ok, "observables")
     return out

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _kernel
-from ._checks import check_square, complex_dtype, flat, is_concrete, prepare, unflat
+from ._checks import check_square, complex_dtype, flat, is_concrete, prepare
 from ._params import EngineParams
 
 
@@ -100,7 +100,7 @@ def steady_state(system, *, throw: bool = True) -> SteadyState:
     """
     if isinstance(system, EngineParams):
         p, shape = prepare(system)
-        out = unflat(_kernel.split_over_threads(_engine_steady, flat(p)), shape)
+        out = _kernel.split_over_threads(_engine_steady, flat(p), shape)
     else:
         L = check_square("system", system)
         n = round(L.shape[-1] ** 0.5)

@@ -234,22 +234,24 @@ def test_blocks_and_padding(rng):
     np.testing.assert_allclose(o.negativity[-1], tail.negativity, rtol=0, atol=1e-16)
 
 
-@pytest.mark.parametrize("max_chunk", [None, 2])
-def test_threads_give_the_same_bits(rng, monkeypatch, max_chunk):
-    """Large eager batches run as one XLA execution per thread (`split_over_threads`): same blocks, same program, so
-    every result is bit for bit that of one execution, for observables and steady_state, tail padding included;
-    also when the batch streams through more chunks than threads (`IN_FLIGHT`)."""
+@pytest.mark.parametrize("chunk_blocks", [None, 2])
+def test_threads_give_the_same_bits(rng, monkeypatch, chunk_blocks):
+    """Large eager batches run as one XLA execution per chunk, in threads (`split_over_threads`): same blocks, same
+    program, so every result is bit for bit that of one execution, for observables and steady_state, tail padding
+    included; also when the batch streams through more chunks than threads (`CHUNK_BLOCKS`), and for an N-D batch
+    (the results get their shape without a copy)."""
     n = 4 * _kernel.BLOCK + 37
     monkeypatch.setattr(_kernel, "cpu_workers", lambda: 2)
-    if max_chunk:
-        monkeypatch.setattr(_kernel, "IN_FLIGHT", 2 * max_chunk * _kernel.BLOCK)  # 2 threads
+    if chunk_blocks:
+        monkeypatch.setattr(_kernel, "CHUNK_BLOCKS", chunk_blocks)
     p = random_params(rng, n)
     calls = []
-    real = _kernel._split
-    monkeypatch.setattr(_kernel, "_split", lambda *a: calls.append(a[1:]) or real(*a))
+    real = _kernel.in_order
+    monkeypatch.setattr(_kernel, "in_order", lambda fn, items, w: real(fn, calls.append(list(items)) or calls[-1], w))
     o, ss = je.observables(p, throw=False), je.steady_state(p, throw=False)
     # two chunks of 3 blocks, or 3 chunks of 2 blocks (the last one padded)
-    assert calls == [(2, 3 * _kernel.BLOCK) if max_chunk is None else (3, 2 * _kernel.BLOCK)] * 2
+    assert calls == [[0, 1] if chunk_blocks is None else [0, 1, 2]] * 2
+    assert all(isinstance(v, jax.Array) for v in (*o, *ss))
     flat_p = je._checks.flat(je._checks.prepare(p)[0])
     one = je._observables._observables_impl(flat_p)
     for name, a, b in zip(o._fields, o, one, strict=True):
@@ -257,6 +259,13 @@ def test_threads_give_the_same_bits(rng, monkeypatch, max_chunk):
     one = je._steady._engine_steady(flat_p)
     for a, b in zip(ss, one, strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))
+    # an N-D batch takes the same path and gets its shape back
+    if chunk_blocks:
+        grid = jax.tree.map(lambda v: np.reshape(v[: n - 37], (4, -1)) if np.ndim(v) else v, p)
+        o2 = je.observables(grid, throw=False)
+        assert len(calls) == 3 and o2.rho.shape == (4, _kernel.BLOCK, 4, 4) and o2.J.shape == (4, _kernel.BLOCK)
+        for a, b in zip(o2, o, strict=True):
+            assert np.array_equal(np.asarray(a).reshape((-1,) + b.shape[1:]), np.asarray(b)[: n - 37], equal_nan=True)
     # under a transformation the batch is traced: one execution, no threads
     calls.clear()
     np.testing.assert_array_equal(jax.jit(lambda p: je.observables(p, throw=False).J)(p), o.J)
