@@ -94,7 +94,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _model
-from ._checks import complex_dtype, is_concrete
+from ._checks import complex_dtype, is_concrete, unflat
 from ._liouvillian import liouvillian, vec
 from ._operators import pauli_basis
 
@@ -1015,9 +1015,9 @@ def split_over_threads(f, p, shape=None, workers=None):
     block = block_size()
     leaves = jax.tree.leaves(p)
     if n < 2 * workers * block or workers < 2 or jax.default_backend() != "cpu":
-        return _unflat(f(p), shape)  # under two blocks per worker the overheads win
+        return unflat(f(p), shape)  # under two blocks per worker the overheads win
     if not all(is_concrete(v) for v in leaves) or threading.current_thread().name.startswith(_POOL_PREFIX):
-        return _unflat(f(p), shape)  # traced, or already in a pool thread (waiting there on the pool could deadlock)
+        return unflat(f(p), shape)  # traced, or already in a pool thread (waiting there on the pool could deadlock)
     m = min(CHUNK_BLOCKS, -(-n // (workers * block))) * block  # whole blocks per chunk
     host = jax.tree.map(np.asarray, p)  # zero-copy views on CPU
 
@@ -1040,7 +1040,3 @@ def split_over_threads(f, p, shape=None, workers=None):
     for _ in in_order(run, range(-(-n // m)), workers):
         pass
     return jax.tree.map(lambda o: jax.dlpack.from_dlpack(o.reshape(shape + o.shape[1:])), out)
-
-
-def _unflat(tree, shape):
-    return jax.tree.map(lambda y: y.reshape(shape + y.shape[1:]), tree)
