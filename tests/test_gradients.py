@@ -55,7 +55,9 @@ def _points(bath, n=10, seed=1):
     return p.replace(**{k: jnp.asarray(np.broadcast_to(getattr(p, k), (4 * n,))[keep]) for k in NUMERIC_FIELDS})
 
 
-@pytest.mark.parametrize("bath", ["bosonic", "fermionic"])
+# the fermionic run is in the slow suite (CI budget: ~100 s each): the kernel and its derivative rules are the same for
+# both baths, only the rates differ, and their first derivatives are checked in CI (test_kernel.py, forward mode)
+@pytest.mark.parametrize("bath", ["bosonic", pytest.param("fermionic", marks=pytest.mark.slow)])
 def test_check_grads_order2_fwd_rev_at_random_points(bath):
     """Order-2 forward and reverse derivatives of every output with respect to every field at 10 random points per
     bath (20 in all, kappa != 0), against central differences in float64. One batched function: its output at a point
