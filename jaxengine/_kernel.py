@@ -79,10 +79,17 @@ comes from JAX's transposition, higher orders from differentiating the rules.
 
 **References kept.** `lu_solve_checked` (LAPACK) and the generic complex path of `_steady` are the references the
 tests compare against.
+
+**Rows, not stacks.** The kernel passes vectors around as Python tuples of (B,) rows (the solution y, theta in
+`observable_rows`) and stacks them only for the caller; block-wide decisions are max-reductions (`_block_any`). So
+`observable_rows` is also the body of the experimental fused GPU kernel (`_fused`, Pallas/Triton), whose lowering
+accepts neither non-power-of-2 tensors such as a (15, B) stack nor boolean reductions; there `IN_REGISTERS` makes
+`_materialise` the identity.
 """
 
 import collections
 import concurrent.futures
+import contextvars
 import functools
 import itertools
 import os
@@ -249,6 +256,17 @@ def _matvec(pattern, theta, x):
     return rows
 
 
+def _block_any(mask):
+    """Whether any point of the block has `mask`, as a max-reduction (which the Triton lowering of the fused GPU
+    kernel has; it has no boolean reductions)."""
+    return jnp.max(jnp.where(mask, 1.0, 0.0)) > 0
+
+
+# True while the fused kernel (`_fused`) is traced: there every value lives in registers, nothing is recomputed, and
+# `_materialise` is the identity
+IN_REGISTERS = contextvars.ContextVar("jaxengine_in_registers", default=False)
+
+
 def _materialise(v):
     """v itself, computed once: a division by a 1.0 that XLA cannot fold (exact), which XLA treats as expensive.
 
@@ -260,6 +278,8 @@ def _materialise(v):
     division by 1 away, so nothing is executed and the divisor reads no other array. On the 2-core CPU this cut the
     solve's run time by ~65 % and its compile time by more than half.
     """
+    if IN_REGISTERS.get():
+        return v
     return v / jnp.where((v == v) | (v != v), 1.0, 2.0).astype(v.dtype)
 
 
@@ -316,7 +336,8 @@ def _factor(theta):
 
 
 def _apply(F, rhs):
-    """x (15, B) = A^{-1} rhs with the factors F of `_factor`; rhs is a dict index -> (B,), missing rows are 0.
+    """x = A^{-1} rhs (a tuple of 15 (B,) rows) with the factors F of `_factor`; rhs is a dict index -> (B,), missing
+    rows are 0.
 
     Every y_k and x_k of the two substitutions is materialised: each one feeds all the later rows."""
     L, U, inv, _ = F
@@ -345,7 +366,7 @@ def _apply(F, rhs):
             i11, i12, i21, i22 = inv[blk]
             x[blk[0]] = _materialise(i11 * w[0] + i12 * w[1])
             x[blk[1]] = _materialise(i21 * w[0] + i22 * w[1])
-    return jnp.stack([x[i] for i in range(15)])
+    return tuple(x[i] for i in range(15))
 
 
 def _rhs(theta):
@@ -366,7 +387,7 @@ def _check(theta, y, b):
     max_i (|b - A y|_i - REFINE_TOL eps (|A||y| + |b|)_i), positive where the componentwise backward error of y
     exceeds REFINE_TOL eps. Both are reductions over the rows, so the rows are never stored."""
     sq = worst = None
-    tol = REFINE_TOL * jnp.finfo(y.dtype).eps
+    tol = REFINE_TOL * jnp.finfo(y[0].dtype).eps
     for r, den in _residual_rows(theta, y, b):
         sq = r * r if sq is None else sq + r * r
         bad = jnp.abs(r) - tol * den
@@ -378,7 +399,7 @@ def _refine(theta, y):
     """One step of float64 iterative refinement of A y = b against the exact sparse A: (y, ||A y - b||)."""
     b = _rhs(theta)
     r = {i: ri for i, (ri, _) in enumerate(_residual_rows(theta, y, b))}  # the unused |A||y| is dead code to XLA
-    y = y + _apply(_factor(theta), r)
+    y = tuple(v + d for v, d in zip(y, _apply(_factor(theta), r), strict=True))
     return y, _check(theta, y, b)[0]
 
 
@@ -398,7 +419,7 @@ def _primal(theta):
     b = _rhs(theta)
     y = _apply(F, b)
     res, worst = _check(theta, y, b)
-    refine = jnp.any(worst > 0)  # nan (a singular point) compares False: nothing to refine there
+    refine = _block_any(worst > 0)  # nan (a singular point) compares False: nothing to refine there
     y, res = jax.lax.cond(refine, _refine, lambda theta, y: (y, res), theta, y)
     return F, y, res
 
@@ -412,7 +433,7 @@ def _solve_theta(theta):
     A(theta) y = -M[1:, 0](theta), the smallest pivot of the factorisation per point (a singularity indicator) and
     ||M x||_2 (neither of the last two is differentiated)."""
     F, y, res = _primal(theta)
-    return y, F[3], res
+    return jnp.stack(y), F[3], res
 
 
 @_solve_theta.defjvp
@@ -513,12 +534,16 @@ def _fast_solve_theta(theta):
     """
     y, min_pivot, res = _solve_theta(theta)
     x = jnp.concatenate([jnp.ones_like(y[:1]), y])
+    return (x, *_health_rows(theta, x, min_pivot, res))
+
+
+def _health_rows(theta, x, min_pivot, res):
+    """(residual, ok) of the state x (16 rows) from the solve's smallest pivot and ||A y - b|| (see `health`)."""
     residual = _materialise(res / 2)  # an output, and read by `ok`
     m2 = sum(g * theta[k] * theta[l] for (k, l), g in GRAM.items())  # ||M||_F^2 from the 9x9 Gram form of theta
     op_norm = jnp.sqrt(m2) / 2
     x_norm = jnp.sqrt(sum(v * v for v in x)) / 2  # unrolled: a reduce over 16 rows is a slow library call
-    residual, ok = health(residual, op_norm, x_norm, min_pivot / (2 * op_norm), 15, x.dtype)
-    return x, residual, ok
+    return health(residual, op_norm, x_norm, min_pivot / (2 * op_norm), 15, x[0].dtype)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -740,7 +765,7 @@ def _jacobi_eigenvalues_converged(diag, off, sweeps):
         norm = jnp.sqrt(sum(v * v for v in d) + 2 * _off2(o))
         _, (lhs, rhs) = _second_order(d, o)
         done = functools.reduce(jnp.logical_and, [a <= tol * norm * b for a, b in zip(lhs, rhs, strict=True)])
-        return (it < MAX_EXTRA_SWEEPS) & ~jnp.all(done | ~jnp.isfinite(norm))
+        return (it < MAX_EXTRA_SWEEPS) & _block_any(~done & jnp.isfinite(norm))
 
     # the estimates are recomputed after the loop rather than carried in its state: carrying them (and the done
     # flag) costs more in loop-state copies than the recomputation (N: 138 vs 127 ns per point, measured)
@@ -793,11 +818,13 @@ def _det3(m, rows, cols):
     return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
 
 
-@jax.custom_jvp
-def _pt_lambda_min(x):
-    """Smallest eigenvalue of the partial transpose of the state with Pauli vector x (16, B), by Jacobi."""
+def _pt_lambda_min_primal(x):
+    """Smallest eigenvalue of the partial transpose of the state with Pauli vector x (16 rows), by Jacobi."""
     lam = _jacobi_eigenvalues_converged(*_hermitian_from_pauli(x, PT_SIGN), N_SWEEPS)
     return functools.reduce(jnp.minimum, lam)
+
+
+_pt_lambda_min = jax.custom_jvp(_pt_lambda_min_primal)
 
 
 @_pt_lambda_min.defjvp
@@ -894,6 +921,18 @@ def rho_from_pauli_batch_last(x):
     rho = [v for row in _entries(*_hermitian_from_pauli(x)) for v in row]
     re, im = jnp.stack([v[0] for v in rho], axis=-1), jnp.stack([v[1] for v in rho], axis=-1)
     return jax.lax.complex(re, im).astype(complex_dtype(x.dtype)).reshape(re.shape[:-1] + (4, 4))
+
+
+def observable_rows(theta):
+    """The kernel on rows: theta (9 rows of (B,)) -> dict of x (tuple of 16 rows), Q_h, Q_c, negativity,
+    concurrence, residual, ok. No derivative rule and no stacked (n, B) array: the body of the fused GPU kernel."""
+    F, y, res = _primal(theta)
+    x = (jnp.ones_like(y[0]), *y)
+    residual, ok = _health_rows(theta, x, F[3], res)
+    Q_h, Q_c = _heat_from_pauli(theta, x)
+    negativity = jnp.maximum(-_pt_lambda_min_primal(x), 0)
+    concurrence = _concurrence(x, rolled=False)
+    return dict(x=x, Q_h=Q_h, Q_c=Q_c, negativity=negativity, concurrence=concurrence, residual=residual, ok=ok)
 
 
 def fast_observables(p):
