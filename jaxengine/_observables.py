@@ -6,10 +6,12 @@ state; the bare Hamiltonian of the paper's eq 10 is off by up to ~12 % at $\delt
 at $g = 0$ when $\kappa \ne 0$.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
-from . import _kernel, _model
+from . import _fused, _kernel, _model
 from ._analytic import Observables, _closed, witness_ratio
 from ._checks import check_square, complex_dtype, flat, prepare
 from ._liouvillian import _dag
@@ -99,11 +101,18 @@ def heat_currents(p: EngineParams, rho):
     return _heat_currents(p, rho)
 
 
-@_kernel.jit
-def _observables_impl(p: EngineParams) -> Observables:
+KERNELS = ("xla", "fused")
+
+
+@functools.partial(_kernel.jit, static_argnames=("kernel",))
+def _observables_impl(p: EngineParams, kernel: str = "xla") -> Observables:
     # One batch-last solve and every observable from its real Pauli vector (heat currents as sparse bilinear forms,
-    # PT spectrum and concurrence by batch-last Jacobi): no LAPACK call per point, see `_kernel`.
-    o = _kernel.blocked(_kernel.fast_observables, p)
+    # PT spectrum and concurrence by batch-last Jacobi): no LAPACK call per point, see `_kernel`. The fused kernel
+    # (`_fused`, GPU only) runs the same code as one Pallas kernel over the whole batch.
+    if kernel == "fused":
+        o = _fused.fused_observables(p)
+    else:
+        o = _kernel.blocked(_kernel.fast_observables, p)
     J = o["Q_h"] - o["Q_c"]
     J_c = _closed(p)["J_c"]  # parameters only (eq 18), independent of kappa
     return Observables(
@@ -120,12 +129,15 @@ def _observables_impl(p: EngineParams) -> Observables:
     )
 
 
-def observables(p: EngineParams, *, throw: bool = True) -> Observables:
+def observables(p: EngineParams, *, throw: bool = True, kernel: str = "xla") -> Observables:
     r"""Exact numerical steady state of the engine and every observable of the paper, valid for any kappa.
 
     Args:
         p: parameters; every numeric field may be an array, and the broadcast shape is the shape of each result.
         throw: raise `RuntimeError` if the steady state failed at any point (else see `ok`).
+        kernel: "xla" (default): the kernel of `_kernel`, in blocks. "fused": EXPERIMENTAL, GPU only: the same
+            computation as one Pallas (Triton) kernel that keeps every intermediate on the chip (`_fused`); it has
+            not yet been run on a GPU by us, see `bench/gpu.sh`.
 
     Returns:
         `Observables(rho, Q_h, Q_c, J, negativity, concurrence, J_c, witness, residual, ok)`.
@@ -136,8 +148,14 @@ def observables(p: EngineParams, *, throw: bool = True) -> Observables:
         >>> f"J = {float(o.J):.10e}, N = {float(o.negativity):.10e}"
         'J = 1.9948078937e-04, N = 8.9722638102e-04'
     """
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    if kernel == "fused" and jax.default_backend() != "gpu":
+        raise ValueError(
+            f"kernel='fused' needs a GPU backend (Pallas Triton); the default backend is {jax.default_backend()!r}"
+        )
     p, shape = prepare(p)
-    out = _kernel.split_over_threads(_observables_impl, flat(p), shape)
+    out = _kernel.split_over_threads(functools.partial(_observables_impl, kernel=kernel), flat(p), shape)
     if throw:
         raise_if_failed(out.ok, "observables")
     return out
