@@ -12,6 +12,11 @@ jaxengine's (and QuTiP against both) before timing anything, (4) takes the best 
 Memory: each point costs its inputs (9 float64) and outputs (rho as 16 complex128 plus 8 float64 scalars and a bool);
 the kernel's temporaries live per block of `_kernel.BLOCK` points, independent of the batch size. The JSON lines give
 `bytes_per_point` (inputs + outputs) for jaxengine.
+
+Roofline: a first JSON line (`impl: work_per_point`) gives the floating-point operations per point, counted in the
+program's jaxpr, XLA's estimate of the bytes its fused loops read and write per point, and the device's FP64 peak
+(GPUs: data sheet; CPUs: cores x clock x AVX lanes x 2 FMA units x 2, or `--peak-gflops`); each jaxengine line then
+has `gflops_per_s` and `fraction_of_peak_fp64`. On accelerators the inputs are put on the device before timing.
 """
 
 import argparse
@@ -85,8 +90,8 @@ def _fields(p):
     return [jnp.asarray(getattr(p, f)) for f in je._params.NUMERIC_FIELDS]
 
 
-def _jaxengine(p):
-    o = je.observables(p, throw=False)
+def _jaxengine(p, kernel="xla"):
+    o = je.observables(p, throw=False, kernel=kernel)
     return o.J, o.negativity
 
 
@@ -132,6 +137,90 @@ def best_run(f, args, repeat):
     return min(timeit.repeat(lambda: jax.block_until_ready(f(*args)), number=1, repeat=repeat))
 
 
+# --- the roofline: work per point, and the machine's peak -------------------------------------------------------------
+_ONE_FLOP = {"add", "add_any", "sub", "mul", "div", "max", "min", "sqrt", "rsqrt", "exp", "expm1", "log", "log1p"}
+
+
+def _count_flops(jaxpr):
+    """Floating-point operations of a jaxpr: one per element of each arithmetic op (an FMA counts 2: mul + add).
+
+    Comparisons, selects, negations, abs and data movement count 0. Control flow takes the common path of the kernel:
+    `cond` its cheapest branch (no refinement), `while` one test of its condition (no extra Jacobi sweep), `scan`
+    its length times its body."""
+    from jax.extend import core as jcore
+
+    total = 0
+    for e in jaxpr.eqns:
+        name, params = e.primitive.name, e.params
+        subs = [v.jaxpr if isinstance(v, jcore.ClosedJaxpr) else v for v in params.values()]
+        subs = [v for v in subs if isinstance(v, jcore.Jaxpr)]
+        if name == "cond":
+            total += min(_count_flops(b.jaxpr) for b in params["branches"])
+        elif name == "while":
+            total += _count_flops(params["cond_jaxpr"].jaxpr)
+        elif name == "scan":
+            total += params["length"] * _count_flops(params["jaxpr"].jaxpr)
+        elif subs:
+            total += sum(_count_flops(s) for s in subs)
+        elif name in ("dot_general", "reduce_sum", "cumsum", "conv_general_dilated"):
+            raise NotImplementedError(f"_count_flops does not count {name}")
+        elif name in _ONE_FLOP or name == "integer_pow":
+            aval = e.outvars[0].aval
+            if jnp.issubdtype(aval.dtype, jnp.floating):
+                k = max(abs(params["y"]) - 1, 1) if name == "integer_pow" else 1
+                total += k * int(np.prod(aval.shape))
+    return total
+
+
+def work_per_point():
+    """(flops, bytes) per point of one block of `je.observables`.
+
+    flops: counted in the program's jaxpr (`_count_flops`), with `_kernel._materialise` (a division by 1.0 that LLVM
+    removes) traced as the identity. bytes: XLA's own estimate ("bytes accessed") for the compiled one-block program
+    on this backend, i.e. the operand reads and result writes of all its fused loops (the traffic between the loops
+    through cache or device memory), an estimate that counts each while-loop body once."""
+    from jaxengine import _kernel, _observables
+    from jaxengine._checks import flat, prepare
+
+    n = _kernel.block_size()
+    p = flat(prepare(random_params(np.random.default_rng(1), n))[0])
+    real = _kernel._materialise
+    _kernel._materialise = lambda v: v
+    try:
+        flops = _count_flops(jax.make_jaxpr(_observables._observables_impl)(p).jaxpr)
+    finally:
+        _kernel._materialise = real
+    cost = jax.jit(_observables._observables_impl).lower(p).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return flops / n, float(cost.get("bytes accessed", float("nan"))) / n
+
+
+# FP64 peak (vector units, no tensor cores) of the GPUs we may be lent, from the vendors' data sheets
+_GPU_PEAK_FP64 = (("H100 PCIe", 25.6e12), ("H100", 33.5e12), ("H200", 33.5e12), ("A100", 9.7e12))
+
+
+def peak_flops(override_gflops=None):
+    """(FP64 FLOP/s, how it was obtained) of the default device."""
+    if override_gflops:
+        return override_gflops * 1e9, "--peak-gflops"
+    dev = jax.devices()[0]
+    if dev.platform == "gpu":
+        for key, peak in _GPU_PEAK_FP64:
+            if key in dev.device_kind:
+                return peak, f"data sheet FP64 (no tensor cores) of {key}"
+        return None, "unknown GPU: pass --peak-gflops"
+    try:  # CPU: cores x clock x SIMD lanes x 2 (FMA) x 2 FMA units (Xeon Scalable with AVX-512; assumed)
+        info = open("/proc/cpuinfo").read()
+        mhz = float(next(line for line in info.splitlines() if line.startswith("cpu MHz")).split(":")[1])
+        lanes = 8 if " avx512f" in info else 4 if " avx2" in info else 2
+    except (OSError, StopIteration, ValueError):
+        return None, "unknown CPU: pass --peak-gflops"
+    from jaxengine._kernel import cpu_workers
+
+    cores = cpu_workers()
+    return cores * mhz * 1e6 * lanes * 4, f"{cores} cores x {mhz:.0f} MHz x {lanes} lanes x 2 FMA units x 2"
+
+
 def bytes_per_point(p, o):
     leaves = jax.tree.leaves(p) + jax.tree.leaves(o)
     return sum(x.nbytes for x in leaves) / p.batch_shape[0]
@@ -145,6 +234,8 @@ def main(argv=None):
     ap.add_argument("--qutip", type=int, default=500, help="points in the QuTiP loop (0 to skip)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--kernels", nargs="+", default=["xla"], choices=["xla", "fused"], help="fused: GPU only")
+    ap.add_argument("--peak-gflops", type=float, default=None, help="FP64 peak of the device (default: detected)")
     args = ap.parse_args(argv)
     if args.sizes is None:
         args.sizes = [1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7] if args.large else [1e4, 1e5]
@@ -159,30 +250,62 @@ def main(argv=None):
         machine=f"{platform.machine()} {jax.local_device_count()} device(s)",
         date=datetime.date.today().isoformat(),
     )
+    # the roofline: counted flops per point against the device's peak, and XLA's estimate of the bytes moved
+    flops_pp, bytes_pp = work_per_point()
+    peak, peak_from = peak_flops(args.peak_gflops)
+    print(
+        json.dumps(
+            dict(
+                meta,
+                impl="work_per_point",
+                flops_per_point=flops_pp,
+                xla_bytes_accessed_per_point=bytes_pp,
+                peak_flops=peak,
+                peak_from=peak_from,
+            )
+        ),
+        flush=True,
+    )
     lines = []
     naive_rate = None
+    failed = set()
     for size in args.sizes:
         n = int(size)
         p = random_params(rng, n)
+        if jax.default_backend() != "cpu":  # time the device, not the host-to-device copy of the inputs
+            p = jax.device_put(p)
         run_naive = n <= args.naive_max
-        (J, N), c_je = first_call(_jaxengine, (p,))
+        (J, N), c_je = first_call(_jaxengine, (p, args.kernels[0]))
         if run_naive:
             (Jn, Nn), c_nv = first_call(naive, _fields(p))
             # accuracy before speed: the two must agree
             np.testing.assert_allclose(J, Jn, rtol=1e-9, atol=1e-18)
             np.testing.assert_allclose(N, Nn, rtol=1e-8, atol=1e-14)  # the naive complex solve: ~1e-15 absolute
-        r_je = best_run(_jaxengine, (p,), args.repeat)
-        runs = [("jaxengine", c_je, r_je)]
+        runs = [("jaxengine", args.kernels[0], c_je, best_run(_jaxengine, (p, args.kernels[0]), args.repeat))]
+        for kernel in [k for k in args.kernels[1:] if k not in failed]:  # checked against the first, then timed
+            try:
+                (Jk, Nk), c = first_call(_jaxengine, (p, kernel))
+                np.testing.assert_allclose(Jk, J, rtol=1e-10, atol=1e-18)
+                np.testing.assert_allclose(Nk, N, rtol=1e-10, atol=1e-15)
+            except Exception as e:  # an experimental kernel must not cost the other kernels' figures
+                failed.add(kernel)
+                print(json.dumps(dict(meta, impl="jaxengine", kernel=kernel, grid_points=n, error=repr(e)[:2000])))
+                continue
+            runs.append(("jaxengine", kernel, c, best_run(_jaxengine, (p, kernel), args.repeat)))
         if run_naive:
             r_nv = best_run(naive, _fields(p), args.repeat)
             naive_rate = n / r_nv
-            runs.append(("naive_jax", c_nv, r_nv))
-        for impl, c, r in runs:
+            runs.append(("naive_jax", None, c_nv, r_nv))
+        for impl, kernel, c, r in runs:
             line = dict(meta, impl=impl, grid_points=n, compile_s=round(c - r, 4), run_s=r, points_per_s=n / r)
+            if kernel:
+                line["kernel"] = kernel
             # vs the naive rate at this size, or at the largest size it ran (its throughput is flat)
             line["speedup_vs_naive"] = (n / r) / naive_rate if naive_rate else None
             if impl == "jaxengine":
-                line["bytes_per_point"] = bytes_per_point(p, je.observables(p, throw=False))
+                line["bytes_per_point"] = bytes_per_point(p, je.observables(p, throw=False, kernel=kernel))
+                line["gflops_per_s"] = flops_pp * n / r / 1e9
+                line["fraction_of_peak_fp64"] = flops_pp * n / r / peak if peak else None
             lines.append(line)
             print(json.dumps(line), flush=True)
     if args.qutip:
