@@ -22,7 +22,7 @@ never been compiled by Triton to PTX nor run on a GPU, so it is not the default:
 asks for it. `bench/gpu.sh` measures it against the XLA kernel when a GPU is lent.
 
 Derivatives: the fused kernel is primal only; its `custom_jvp` takes tangents from the XLA kernel's implicit rules
-(`_kernel.fast_observables`), so `grad` through `kernel="fused"` is exact (the primal is then computed twice).
+(`_kernel.fast_observables_theta`), so `grad` through `kernel="fused"` is exact (the primal is then computed twice).
 """
 
 import functools
@@ -90,22 +90,8 @@ def _fused_theta_jvp(interpret, primals, tangents):
     # tangents from the XLA kernel's implicit rules (exact); its primal is recomputed and discarded
     (theta,), (dtheta,) = primals, tangents
     primal = _fused_theta(theta, interpret)
-    _, dout = jax.jvp(_xla_theta, (theta,), (dtheta,))
+    _, dout = jax.jvp(_kernel.fast_observables_theta, (theta,), (dtheta,))
     return primal, dout
-
-
-def _xla_theta(theta):
-    x, residual, ok = _kernel._fast_solve_theta(theta)
-    Q_h, Q_c = _kernel._heat_from_pauli(theta, x)
-    o = dict(
-        Q_h=Q_h,
-        Q_c=Q_c,
-        negativity=_kernel._negativity_from_pauli(x),
-        concurrence=_kernel._concurrence_from_pauli(x),
-        residual=residual,
-        ok=ok,
-    )
-    return x, o
 
 
 def fused_observables(p, interpret=False):

@@ -935,16 +935,12 @@ def observable_rows(theta):
     return dict(x=x, Q_h=Q_h, Q_c=Q_c, negativity=negativity, concurrence=concurrence, residual=residual, ok=ok)
 
 
-def fast_observables(p):
-    """Everything `observables` returns except J_c/witness, for prepared flat parameters, from one batch-last solve.
-
-    Returns a dict of rho (B, 4, 4), Q_h, Q_c, negativity, concurrence, residual, ok (each (B,)).
-    """
-    theta = _model._coefficients(p, axis=0)
+def fast_observables_theta(theta):
+    """(x (16, B), dict of Q_h, Q_c, negativity, concurrence, residual, ok) from theta (9, B), with the derivative
+    rules of the solve and of N and C."""
     x, residual, ok = _fast_solve_theta(theta)
     Q_h, Q_c = _heat_from_pauli(theta, x)
-    return dict(
-        rho=rho_from_pauli_batch_last(x),
+    o = dict(
         Q_h=Q_h,
         Q_c=Q_c,
         negativity=_negativity_from_pauli(x),
@@ -952,6 +948,16 @@ def fast_observables(p):
         residual=residual,
         ok=ok,
     )
+    return x, o
+
+
+def fast_observables(p):
+    """Everything `observables` returns except J_c/witness, for prepared flat parameters, from one batch-last solve.
+
+    Returns a dict of Q_h, Q_c, negativity, concurrence, residual, ok (each (B,)) and rho (B, 4, 4).
+    """
+    x, o = fast_observables_theta(_model._coefficients(p, axis=0))
+    return dict(o, rho=rho_from_pauli_batch_last(x))
 
 
 BLOCK = 2048  # points per block on CPU: measured fastest with one execution per core (1024-2048; 4096 -12 %)
