@@ -112,6 +112,7 @@ def _cmd_scan(args):
             progress=not args.quiet,
             store_rho=args.store_rho,
             overwrite=args.overwrite,
+            kernel=args.kernel,
         )
     except KeyboardInterrupt:
         try:
@@ -150,6 +151,9 @@ def register_scan(sub):
     p.add_argument("--store-rho", action="store_true", help="also store the 4x4 steady state at every point")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store made with other parameters")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--kernel", choices=("xla", "fused"), default="xla", help="fused: the experimental one-kernel GPU path"
+    )
     p.set_defaults(func=_cmd_scan)
 
 

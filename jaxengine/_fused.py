@@ -19,7 +19,9 @@ identity there (`_kernel.IN_REGISTERS`). Device memory then sees the 9 coefficie
 `_materialise` keeps its XLA meaning there, see `_pallas_rows`), and its Triton lowering is tested by exporting it
 for CUDA (`jax.export`), which checks that every operation of the body has a Triton lowering. It has
 never been compiled by Triton to PTX nor run on a GPU, so it is not the default: `observables(p, kernel="fused")`
-asks for it. `bench/gpu.sh` measures it against the XLA kernel when a GPU is lent.
+and `scan(..., kernel="fused")` ask for it (off a GPU they refuse, unless `INTERPRET_OFF_GPU`, which the tests set
+to run both public paths end to end through the interpreter). `bench/gpu.sh` measures it against the XLA kernel
+when a GPU is lent.
 
 Derivatives: the fused kernel is primal only; its `custom_jvp` takes tangents from the XLA kernel's implicit rules
 (`_kernel.fast_observables_theta`), so `grad` through `kernel="fused"` is exact (the primal is then computed twice).
@@ -32,6 +34,9 @@ import jax.numpy as jnp
 
 from . import _kernel, _model
 
+# Off a GPU, `kernel="fused"` is refused, unless this is True: then it runs in Pallas's interpreter (slow; the tests
+# use it to check the public paths, `observables` and `scan`, end to end on CPU)
+INTERPRET_OFF_GPU = False
 FUSED_BLOCK = 128  # points per program (one per thread with 4 warps); to be tuned on a GPU
 FUSED_WARPS = 4
 OUT_ROWS = ("Q_h", "Q_c", "negativity", "concurrence", "residual", "ok")

@@ -104,13 +104,25 @@ def heat_currents(p: EngineParams, rho):
 KERNELS = ("xla", "fused")
 
 
+def check_kernel(kernel) -> str:
+    """The `kernel` argument of `observables` and `scan`, checked before anything compiles."""
+    if kernel not in KERNELS:
+        raise ValueError(f"Argument `kernel` must be one of {KERNELS}, but is kernel={kernel!r}.")
+    if kernel == "fused" and jax.default_backend() != "gpu" and not _fused.INTERPRET_OFF_GPU:
+        raise ValueError(
+            f"Argument kernel='fused' needs a GPU backend (Pallas Triton), but the default backend is "
+            f"{jax.default_backend()!r}."
+        )
+    return kernel
+
+
 @functools.partial(_kernel.jit, static_argnames=("kernel",))
 def _observables_impl(p: EngineParams, kernel: str = "xla") -> Observables:
     # One batch-last solve and every observable from its real Pauli vector (heat currents as sparse bilinear forms,
     # PT spectrum and concurrence by batch-last Jacobi): no LAPACK call per point, see `_kernel`. The fused kernel
     # (`_fused`, GPU only) runs the same code as one Pallas kernel over the whole batch.
     if kernel == "fused":
-        o = _fused.fused_observables(p)
+        o = _fused.fused_observables(p, interpret=jax.default_backend() != "gpu")
     else:
         o = _kernel.blocked(_kernel.fast_observables, p)
     J = o["Q_h"] - o["Q_c"]
@@ -148,12 +160,7 @@ def observables(p: EngineParams, *, throw: bool = True, kernel: str = "xla") -> 
         >>> f"J = {float(o.J):.10e}, N = {float(o.negativity):.10e}"
         'J = 1.9948078937e-04, N = 8.9722638102e-04'
     """
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-    if kernel == "fused" and jax.default_backend() != "gpu":
-        raise ValueError(
-            f"kernel='fused' needs a GPU backend (Pallas Triton); the default backend is {jax.default_backend()!r}"
-        )
+    check_kernel(kernel)
     p, shape = prepare(p)
     out = _kernel.split_over_threads(functools.partial(_observables_impl, kernel=kernel), flat(p), shape)
     if throw:

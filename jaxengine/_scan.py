@@ -47,7 +47,7 @@ import numpy as np
 
 from . import _kernel
 from ._checks import prepare
-from ._observables import _observables_impl
+from ._observables import _observables_impl, check_kernel
 from ._params import DEFAULTS, NUMERIC_FIELDS, EngineParams
 
 VARS = ("J", "Q_h", "Q_c", "negativity", "concurrence", "J_c", "witness", "residual", "ok")
@@ -234,7 +234,7 @@ def _bucket(n: int) -> int:
 
 
 @functools.lru_cache(maxsize=16)
-def _chunk_kernel(batch: int, bath: str, store_rho: bool, devices: tuple):
+def _chunk_kernel(batch: int, bath: str, store_rho: bool, devices: tuple, kernel: str = "xla"):
     """The jitted chunk function for `batch` points split over `devices` (one compile per key)."""
     mesh = jax.sharding.Mesh(np.array(devices), ("d",))
     spec = jax.sharding.PartitionSpec
@@ -247,26 +247,28 @@ def _chunk_kernel(batch: int, bath: str, store_rho: bool, devices: tuple):
         idx = jnp.minimum(idx, size[:, None] - 1)  # padding points of edge chunks: any in-range point
         vals = jnp.take_along_axis(table, idx, axis=1)  # (9, n_local)
         p = EngineParams(**{f: vals[i] for i, f in enumerate(NUMERIC_FIELDS)}, bath=bath)
-        o = _observables_impl(p)
+        o = _observables_impl(p, kernel=kernel)
         out = {v: getattr(o, v) for v in VARS}
         if store_rho:
             out["rho"] = o.rho
         return out
 
-    f = jax.shard_map(local, mesh=mesh, in_specs=(spec(),) * 5, out_specs=spec("d"))
+    # Pallas kernels (kernel="fused") do not track which values vary over the mesh axis: as JAX advises, the check
+    # is off for them (each device computes its own points either way)
+    f = jax.shard_map(local, mesh=mesh, in_specs=(spec(),) * 5, out_specs=spec("d"), check_vma=kernel != "fused")
     return _kernel.jit(f)
 
 
 class _Runner:
     """Compute chunks of a plan on the local devices; `submit(k)` dispatches asynchronously."""
 
-    def __init__(self, plan: _Plan, devices):
+    def __init__(self, plan: _Plan, devices, kernel: str = "xla"):
         self.plan = plan
         nd = len(devices)
         count = int(np.prod(plan.chunk))
         self.count = count
         self.batch = -(-count // (8 * nd)) * 8 * nd  # a multiple of the SIMD width on every device
-        self.fn = _chunk_kernel(self.batch, plan.base.bath, plan.store_rho, tuple(devices))
+        self.fn = _chunk_kernel(self.batch, plan.base.bath, plan.store_rho, tuple(devices), kernel)
         itype = jax.dtypes.canonicalize_dtype(np.int64)
         L = _bucket(max(plan.shape))
         table = np.zeros((len(NUMERIC_FIELDS), L), plan.dtype)
@@ -449,6 +451,7 @@ def scan(
     progress: bool = True,
     store_rho: bool = False,
     overwrite: bool = False,
+    kernel: str = "xla",
 ):
     r"""Every observable on an N-D outer-product grid of parameters, in bounded memory, optionally streamed to Zarr.
 
@@ -467,6 +470,7 @@ def scan(
         store_rho: also return/store `rho`, complex, with two more dimensions `rho_row, rho_col` (4 each; complex128
             is native in Zarr 3 and in zarr-python 2).
         overwrite: replace an existing store at `out` instead of resuming it.
+        kernel: "xla" (default) or "fused" (EXPERIMENTAL, GPU only), as in `observables`.
 
     Returns:
         `xarray.Dataset` with dimensions = the axis names, coordinates = the axis values, data variables `J, Q_h,
@@ -480,6 +484,7 @@ def scan(
         >>> dict(ds.sizes), round(float(ds.negativity.sel(T_h=1.0, delta=0.0)), 6)
         ({'T_h': 5, 'delta': 2}, 0.002053)
     """
+    check_kernel(kernel)
     names, values, dtype = _check_axes(base, axes)
     shape = tuple(len(v) for v in values)
     if chunk_size is not None:
@@ -510,7 +515,7 @@ def scan(
         }
 
     todo = [k for k in range(plan.n_chunks) if k % pcount == pindex and not done[k]]
-    runner = _Runner(plan, jax.local_devices()) if todo else None
+    runner = _Runner(plan, jax.local_devices(), kernel) if todo else None
     points = lambda k: int(np.prod([s.stop - s.start for s in plan.region(k)]))  # noqa: E731
     bar = _progress_bar(plan.size, sum(points(k) for k in range(plan.n_chunks) if done[k]), progress)
     # Chunks run in worker threads, each to completion and onto the host, while this thread writes finished ones in

@@ -80,11 +80,33 @@ def test_fused_lowers_to_one_triton_kernel_for_cuda():
 
 def test_kernel_argument_is_checked():
     p = je.EngineParams()
-    with pytest.raises(ValueError, match="kernel must be one of"):
+    axes = {"T_h": [0.5, 0.6]}
+    with pytest.raises(ValueError, match="Argument `kernel` must be one of .* kernel='pallas'"):
         je.observables(p, kernel="pallas")
+    with pytest.raises(ValueError, match="Argument `kernel` must be one of"):
+        je.scan(p, axes=axes, kernel=None, progress=False)
     if jax.default_backend() != "gpu":
-        with pytest.raises(ValueError, match="kernel='fused' needs a GPU"):
-            je.observables(p, kernel="fused")
+        for call in (lambda: je.observables(p, kernel="fused"), lambda: je.scan(p, axes=axes, kernel="fused")):
+            with pytest.raises(ValueError, match="kernel='fused' needs a GPU backend .* 'cpu'"):
+                call()
+
+
+def test_public_paths_run_the_fused_kernel(rng, monkeypatch):
+    """`observables(kernel="fused")` and `scan(kernel="fused")` end to end (on CPU through Pallas's interpreter,
+    which the module flag allows): the same values as the XLA kernel, N-D shapes, the scan's chunks and padding."""
+    monkeypatch.setattr(_fused, "INTERPRET_OFF_GPU", jax.default_backend() != "gpu")
+    p = random_params(rng, 6).replace(bath="fermionic")
+    p = p.replace(**{k: np.reshape(getattr(p, k), (2, 3)) for k in je._params.NUMERIC_FIELDS})
+    o, ref = je.observables(p, kernel="fused"), je.observables(p)
+    assert o.rho.shape == (2, 3, 4, 4) and o.J.shape == (2, 3) and bool(o.ok.all())
+    for name in ("rho", "J", "negativity", "concurrence", "witness"):
+        np.testing.assert_allclose(getattr(o, name), getattr(ref, name), rtol=1e-10, atol=1e-15, err_msg=name)
+    axes = {"T_h": np.linspace(0.4, 1.0, 7), "kappa_h": [0.0, 0.05, 0.1]}
+    ds = je.scan(je.EngineParams(delta=0.01), axes=axes, chunk_size=8, progress=False, kernel="fused")
+    ds_ref = je.scan(je.EngineParams(delta=0.01), axes=axes, chunk_size=8, progress=False)
+    for name in ("J", "negativity", "concurrence", "residual"):
+        np.testing.assert_allclose(ds[name].values, ds_ref[name].values, rtol=1e-10, atol=1e-17, err_msg=name)
+    assert bool(ds.ok.all())
 
 
 @pytest.mark.skipif(jax.default_backend() != "gpu", reason="the compiled Triton kernel needs a GPU")

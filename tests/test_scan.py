@@ -398,6 +398,11 @@ def test_cli_ctrl_c_leaves_resumable_store(tmp_path, monkeypatch, capsys):
         (["--axis", "T_h=0.5", "--set", "T_h=0.6"], "both scanned"),
         (["--axis", "T_h=0.5", "--set", "kappa=0.1"], "--set"),
         (["--axis", "temp=0.5"], "temp"),
+        pytest.param(
+            ["--axis", "T_h=0.5", "--kernel", "fused"],
+            "needs a GPU backend",
+            marks=pytest.mark.skipif(jax.default_backend() == "gpu", reason="fused runs on a GPU"),
+        ),
     ],
 )
 def test_cli_scan_bad_arguments(tmp_path, capsys, argv, match):
