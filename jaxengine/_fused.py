@@ -3,9 +3,9 @@ r"""The fast kernel as ONE fused GPU kernel (Pallas, Triton backend): experiment
 **Why.** On XLA the kernel is ~600 fused loops per block (`_kernel`): every materialised value (a row of U, a
 multiplier, a Jacobi entry) is written to memory by one loop and read back by later ones. XLA's own estimate for one
 block is ~78 kB of such traffic per point (`bench/steady_state.py`, `work_per_point`), against ~6 000 flops. On a
-CPU that traffic stays in cache; on a GPU, blocks of 2^18 points do not fit in its L2, so it would go through device
-memory, and at ~3 TB/s that caps the XLA kernel near 4e7 points/s whatever XLA:GPU fuses, if its loops stay
-separate (a prediction: no GPU was lent to this project so far). The issue's target, 1e9 points/s, needs the
+CPU that traffic stays in cache; on a GPU, blocks of 2^18 points do not fit in its L2, so if XLA:GPU keeps the
+loops as separate as XLA:CPU does, it goes through device memory, and at ~3 TB/s that caps the XLA kernel near 4e7
+points/s (a prediction: no GPU was lent to this project so far). The issue's target, 1e9 points/s, needs the
 intermediates to stay on the chip.
 
 **What.** Here the very same code (`_kernel.observable_rows`: the unrolled block LU, refinement, the heat currents
