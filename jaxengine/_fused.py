@@ -80,10 +80,7 @@ def _pallas_rows(theta, interpret):
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _fused_theta(theta, interpret):
     n = theta.shape[1]
-    pad = -n % FUSED_BLOCK
-    if pad:  # padded with copies of the first point, as `_kernel.blocked` pads
-        theta = jnp.concatenate([theta, jnp.broadcast_to(theta[:, :1], (9, pad))], axis=1)
-    rows = _pallas_rows(theta, interpret)[:, :n]
+    rows = _pallas_rows(_kernel.pad_points(theta, -n % FUSED_BLOCK), interpret)[:, :n]
     x, rest = rows[:16], rows[16:]
     o = dict(zip(OUT_ROWS, rest, strict=True))
     o["ok"] = o["ok"] > 0

@@ -969,6 +969,12 @@ def block_size() -> int:
     return BLOCK if jax.default_backend() == "cpu" else GPU_BLOCK
 
 
+def pad_points(v, pad: int):
+    """v (..., n) with `pad` copies of its first point appended along the last (batch) axis: padding that is a valid
+    engine state, so padded points cost no refinement and produce no nan."""
+    return jnp.concatenate([v, jnp.broadcast_to(v[..., :1], v.shape[:-1] + (pad,))], axis=-1) if pad else v
+
+
 def blocked(f, p, block=None):
     """Apply f (flat params -> pytree of (B, ...) arrays) in blocks of `block` points with `lax.map`.
 
@@ -985,8 +991,7 @@ def blocked(f, p, block=None):
     pad = nb * block - n
 
     def split(v):
-        v = jnp.concatenate([v, jnp.broadcast_to(v[:1], (pad,))]) if pad else v
-        return v.reshape(nb, block)
+        return pad_points(v, pad).reshape(nb, block)
 
     out = jax.lax.map(f, jax.tree.map(split, p))
     return jax.tree.map(lambda y: y.reshape((nb * block,) + y.shape[2:])[:n], out)
