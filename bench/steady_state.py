@@ -175,22 +175,22 @@ def _count_flops(jaxpr):
 def work_per_point():
     """(flops, bytes) per point of one block of `je.observables`.
 
-    flops: counted in the program's jaxpr (`_count_flops`), with `_kernel._materialise` (a division by 1.0 that LLVM
-    removes) traced as the identity. bytes: XLA's own estimate ("bytes accessed") for the compiled one-block program
-    on this backend, i.e. the operand reads and result writes of all its fused loops (the traffic between the loops
-    through cache or device memory), an estimate that counts each while-loop body once."""
+    flops: counted in the program's jaxpr (`_count_flops`), traced with `_kernel.IN_REGISTERS` so that
+    `_materialise` (a division by 1.0 that LLVM removes) is the identity. bytes: XLA's own estimate ("bytes
+    accessed") for the one-block program as the kernel compiles it (with `_kernel.COMPILER_OPTIONS`) on this
+    backend, i.e. the operand reads and result writes of all its fused loops (the traffic between the loops through
+    cache or device memory), an estimate that counts each while-loop body once."""
     from jaxengine import _kernel, _observables
     from jaxengine._checks import flat, prepare
 
     n = _kernel.block_size()
     p = flat(prepare(random_params(np.random.default_rng(1), n))[0])
-    real = _kernel._materialise
-    _kernel._materialise = lambda v: v
+    token = _kernel.IN_REGISTERS.set(True)
     try:
         flops = _count_flops(jax.make_jaxpr(_observables._observables_impl)(p).jaxpr)
     finally:
-        _kernel._materialise = real
-    cost = jax.jit(_observables._observables_impl).lower(p).compile().cost_analysis()
+        _kernel.IN_REGISTERS.reset(token)
+    cost = _observables._observables_impl.lower(p).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return flops / n, float(cost.get("bytes accessed", float("nan"))) / n
 
