@@ -55,14 +55,15 @@ def _body(*refs, registers):
 
 
 def _pallas_rows(theta, interpret):
-    """theta (9, n) with n a multiple of FUSED_BLOCK -> (22, n): the 16 Pauli components, then OUT_ROWS (ok as 0/1)."""
+    """theta (9, n) with n a multiple of FUSED_BLOCK -> 22 rows (n,): the 16 Pauli components, then OUT_ROWS (ok as
+    0/1)."""
     from jax.experimental import pallas as pl
     from jax.experimental.pallas import triton as plt
 
     n = theta.shape[1]
     spec = pl.BlockSpec((FUSED_BLOCK,), lambda i: (i,))
     nout = 16 + len(OUT_ROWS)
-    out = pl.pallas_call(
+    return pl.pallas_call(
         # interpret mode runs the body as an XLA program: there `_materialise` keeps its job (without it XLA
         # recomputes the shared values and the test program compiles for a minute instead of seconds)
         functools.partial(_body, registers=not interpret),
@@ -74,17 +75,15 @@ def _pallas_rows(theta, interpret):
         compiler_params=None if interpret else plt.CompilerParams(num_warps=FUSED_WARPS),
         name="jaxengine_fused_observables",
     )(*theta)
-    return jnp.stack(out)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _fused_theta(theta, interpret):
     n = theta.shape[1]
-    rows = _pallas_rows(_kernel.pad_points(theta, -n % FUSED_BLOCK), interpret)[:, :n]
-    x, rest = rows[:16], rows[16:]
-    o = dict(zip(OUT_ROWS, rest, strict=True))
+    rows = [v[:n] for v in _pallas_rows(_kernel.pad_points(theta, -n % FUSED_BLOCK), interpret)]
+    o = dict(zip(OUT_ROWS, rows[16:], strict=True))
     o["ok"] = o["ok"] > 0
-    return x, o
+    return jnp.stack(rows[:16]), o  # only the Pauli vector is stacked (for rho); the scalars stay rows
 
 
 @_fused_theta.defjvp
