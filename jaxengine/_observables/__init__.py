@@ -11,12 +11,12 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from . import _fused, _kernel, _model
-from ._analytic import Observables, _closed, witness_ratio
-from ._checks import check_square, complex_dtype, flat, prepare
-from ._liouvillian import _dag
-from ._params import EngineParams
-from ._steady import raise_if_failed
+from .. import _fused, _kernel, _model
+from .._analytic import Observables, _closed, witness_ratio
+from .._checks import check_square, complex_dtype, flat, prepare
+from .._liouvillian import _dag
+from .._params import EngineParams
+from .._steady import raise_if_failed
 
 
 def partial_transpose(rho, site: str = "c"):

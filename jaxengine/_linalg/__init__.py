@@ -1,0 +1,1 @@
+"""Pure linear algebra on batched arrays (no physics): solvers, eigenvalue routines, bordered systems."""
