@@ -35,9 +35,12 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import json
 import os
 import shutil
 import sys
+import threading
+import time
 import warnings
 from collections.abc import Mapping
 
@@ -439,6 +442,270 @@ def _write_chunk(group, plan: _Plan, k: int, data: dict):
     group["_scan/done"][np.unravel_index(k, plan.chunk_grid)] = 1
 
 
+# ------------------------------------------------------------------------------------------------------ processes
+
+
+def lost_after() -> float:
+    """Seconds without a heartbeat after which a process of a multi-process scan counts as lost.
+
+    `JAXENGINE_SCAN_LOST_AFTER` (default 60). Each process beats every `lost_after() / 10` s (at most 1 s) from a
+    thread of its own, which runs while the process compiles and computes, so only a dead or frozen process misses
+    it. Keep it below `heartbeat_timeout_seconds` of `jax.distributed.initialize` (100 s): see `_Processes`.
+    """
+    value = os.environ.get("JAXENGINE_SCAN_LOST_AFTER", "60")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ValueError(f"JAXENGINE_SCAN_LOST_AFTER must be a positive number of seconds, but is {value!r}.")
+    return seconds
+
+
+START_TIMEOUT = 600.0  # seconds a process waits for another one that has not yet called `scan` at all
+
+
+def _canonical(key: str, v, flat: dict):
+    """Flatten `v` into `flat` as {dotted name: text}; equal texts mean equal values (arrays: bytes hashed)."""
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        for f in dataclasses.fields(v):
+            _canonical(f"{key}.{f.name}", getattr(v, f.name), flat)
+    elif isinstance(v, Mapping):
+        for k, x in v.items():
+            _canonical(f"{key}[{k!r}]", x, flat)
+    elif isinstance(v, (tuple, list)):
+        flat[f"{key} (length)"] = str(len(v))
+        for i, x in enumerate(v):
+            _canonical(f"{key}[{i}]", x, flat)
+    elif isinstance(v, (np.ndarray, jax.Array)) and np.ndim(v) > 0:
+        a = np.ascontiguousarray(v)
+        digest = hashlib.sha256(a.tobytes()).hexdigest()[:16]
+        flat[key] = f"{a.dtype}{list(a.shape)} from {a.flat[0].item()!r} to {a.flat[-1].item()!r} (sha256 {digest})"
+    elif isinstance(v, (np.ndarray, np.generic, jax.Array)):
+        flat[key] = f"{np.asarray(v).item()!r}"
+    else:
+        flat[key] = str(v) if isinstance(v, np.dtype) else repr(v)
+
+
+def agreement_spec(plan: _Plan, **options) -> dict:
+    """Everything the processes of a multi-process scan must agree on, as {name: text}.
+
+    Every field of the plan (so a field added to `_Plan` is compared without a change here) except the chunk shape,
+    which a process derives from its own free memory when `chunk_size` is None (all of them then adopt the chunking
+    of the store process 0 creates); instead the requested options (`chunk_size`, `kernel`, ...) are compared.
+    """
+    flat = {}
+    for f in dataclasses.fields(plan):
+        if f.name != "chunk":
+            _canonical(f.name, getattr(plan, f.name), flat)
+    for k, v in options.items():
+        _canonical(k, v, flat)
+    return flat
+
+
+class ScanProcessLost(RuntimeError):
+    """A process of a multi-process scan stopped before finishing its chunks (the store stays resumable)."""
+
+
+class _Processes:
+    """The processes of one multi-process `scan` call (after `jax.distributed.initialize`).
+
+    They coordinate through the key-value store of JAX's coordination service (hosted by process 0), under a prefix
+    unique to this call; no device collective is used, so nothing waits inside the XLA runtime for a process that
+    may be gone. Each process:
+
+    1. starts a heartbeat thread (a counter it rewrites every `lost_after() / 10` s);
+    2. publishes its `agreement_spec` (or the error that stopped it before it had one); every process compares all
+       of them, and all refuse with the same error if any differ, before the store is touched;
+    3. process 0 creates or opens the store, reads its done flags and publishes them (or its error); the others
+       open the store after it and deal the unfinished chunks round robin from the SAME flags;
+    4. adds the points of every chunk it writes to a shared counter (process 0's progress bar shows it);
+    5. marks itself finished and waits until every process has; a process whose heartbeat has not changed for
+       `lost_after()` s before it finished is reported by a `ScanProcessLost` error naming it.
+
+    What JAX's runtime does when a process dies is outside jaxengine's hands: unless `jax_enable_recoverability`
+    was True when `jax.distributed.initialize` ran, the coordination service declares the dead process's heartbeat
+    missed after `heartbeat_timeout_seconds` (default 100 s) and makes every other process abort (SIGABRT); and
+    when process 0, which hosts the service, dies, the others abort at once whatever the setting.
+    """
+
+    _calls = 0  # multi-process scans started by this process: the same sequence in every process
+
+    def __init__(self):
+        from jax._src import distributed  # the client of jax.distributed (what Orbax uses for its barriers too)
+
+        self.client = distributed.global_state.client
+        if self.client is None:
+            raise RuntimeError(
+                f"jax.process_count() is {jax.process_count()}, but jax.distributed is not initialized: a "
+                "multi-process scan needs jax.distributed.initialize() in every process."
+            )
+        if not jax.config.jax_enable_recoverability:
+            warnings.warn(
+                "jaxengine.scan on several processes with jax_enable_recoverability off: if a process dies, JAX's "
+                "distributed runtime aborts all the others (SIGABRT) after heartbeat_timeout_seconds. Set "
+                "JAX_ENABLE_RECOVERABILITY=1 (or jax.config.update('jax_enable_recoverability', True)) before "
+                "jax.distributed.initialize() to get a Python error naming the lost process instead.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        self.i, self.n = jax.process_index(), jax.process_count()
+        if self.i == 0 and jax.config.jax_enable_recoverability and not _Processes._calls:
+            import atexit
+
+            atexit.register(_outlive_the_others, self.client, self.n)  # runs before JAX's own exit hook (LIFO)
+        _Processes._calls += 1
+        self.prefix = f"jaxengine.scan/{_Processes._calls}/"
+        self.lost_after = lost_after()
+        self.t0 = _now()
+        self.seen = {}  # process -> (last heartbeat value, local time it was first seen)
+        self.beats = 0
+        self._beat()  # visible from the start
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beating, name="jaxengine-scan-heartbeat", daemon=True)
+        self.thread.start()
+
+    def _beat(self):
+        self.beats += 1
+        self.client.key_value_set(f"{self.prefix}beat/{self.i}", str(self.beats), allow_overwrite=True)
+
+    def _beating(self):
+        period = min(self.lost_after / 10, 1.0)
+        while not self.stop.wait(period):
+            try:
+                self._beat()
+            except Exception:  # the coordination service is gone: JAX's runtime reports that itself
+                return
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+
+    def _dir(self, name: str) -> dict:
+        return {int(k.rsplit("/", 1)[1]): v for k, v in self.client.key_value_dir_get(self.prefix + name)}
+
+    def _check_alive(self, missing, doing: str, out):
+        now = _now()
+        for j, beat in self._dir("beat").items():
+            if self.seen.get(j, (None,))[0] != beat:
+                self.seen[j] = (beat, now)
+        for j in missing:
+            if j not in self.seen:
+                if now - self.t0 > START_TIMEOUT:
+                    raise ScanProcessLost(
+                        f"jaxengine.scan: process {j} of {self.n} has not called scan within {START_TIMEOUT:.0f} s "
+                        f"(while this process, {self.i}, waited for every process to {doing}). Every process must "
+                        "call scan with the same arguments."
+                    )
+            elif now - self.seen[j][1] > self.lost_after:
+                where = f"saved in {out!r}" if out else "kept"
+                raise ScanProcessLost(
+                    f"jaxengine.scan: process {j} of {self.n} was lost: no heartbeat for {self.lost_after:g} s "
+                    f"before it could {doing} (killed, crashed, or its host is down). The chunks the processes "
+                    f"finished are {where}; run the same scan again, with this or any other number of processes, to "
+                    "finish the store: finished chunks are kept, not recomputed."
+                )
+
+    def _gather(self, name: str, doing: str, out=None, poll=None, only=None) -> dict:
+        """{process: value} of key `name` once every process (or only process `only`) has set it."""
+        want = set(range(self.n)) if only is None else {only}
+        pause = 0.01
+        while True:
+            got = self._dir(name)
+            missing = sorted(want - set(got))
+            if not missing:
+                return got
+            if poll is not None:
+                poll()
+            self._check_alive(missing, doing, out)
+            _sleep(pause)
+            pause = min(2 * pause, 0.2)
+
+    def refuse(self, error: BaseException):
+        """Tell the others that this process stopped before it could take part (its own error is raised)."""
+        with contextlib.suppress(Exception):
+            self.client.key_value_set(f"{self.prefix}spec/{self.i}", json.dumps({"error": _one_line(error)}))
+
+    def agree(self, spec: dict):
+        """Raise ValueError (in every process) unless all processes called scan with the same specification."""
+        self.client.key_value_set(f"{self.prefix}spec/{self.i}", json.dumps({"spec": spec}))
+        specs = {j: json.loads(v) for j, v in self._gather("spec", "start the scan").items()}
+        for j in sorted(specs):
+            if "error" in specs[j]:
+                raise ValueError(
+                    f"jaxengine.scan: process {j} of {self.n} refused the scan ({specs[j]['error']}), so no process "
+                    "writes anything."
+                )
+        first = specs[0]["spec"]
+        for j in range(1, self.n):
+            other = specs[j]["spec"]
+            for key in sorted(set(first) | set(other)):
+                if first.get(key) != other.get(key):
+                    raise ValueError(
+                        f"jaxengine.scan: the {self.n} processes disagree about the scan, so none of them writes "
+                        f"anything: process {j} has {key} = {other.get(key, '(none)')} where process 0 has {key} = "
+                        f"{first.get(key, '(none)')}. Every process must call scan with the same axes, parameters and "
+                        "options."
+                    )
+
+    def open_store(self, open_or_create, out: str):
+        """(plan, done flags): process 0 creates/opens the store first and publishes its flags for all."""
+        if self.i == 0:
+            try:
+                plan = open_or_create(True)
+                done = done_chunks(out)
+            except Exception as e:
+                self.client.key_value_set(f"{self.prefix}store/0", json.dumps({"error": _one_line(e)}))
+                raise
+            flags = np.packbits(done.astype(bool)).tobytes().hex()
+            self.client.key_value_set(f"{self.prefix}store/0", json.dumps({"done": flags}))
+            return plan, done
+        answer = json.loads(self._gather("store", "create the store", only=0)[0])
+        if "error" in answer:
+            raise ValueError(f"jaxengine.scan: process 0 could not open the store {out!r}: {answer['error']}")
+        plan = open_or_create(False)
+        done = np.unpackbits(np.frombuffer(bytes.fromhex(answer["done"]), np.uint8), count=plan.n_chunks)
+        return plan, done
+
+    def add_points(self, points: int):
+        self.client.key_value_increment(f"{self.prefix}points", int(points))
+
+    def points(self) -> int:
+        """Points written in this scan by all processes together."""
+        return int(self.client.key_value_increment(f"{self.prefix}points", 0))
+
+    def finish(self, out: str, poll=None):
+        """Mark this process finished; return once every process is (or raise `ScanProcessLost`)."""
+        self.client.key_value_set(f"{self.prefix}finished/{self.i}", "1")
+        self._gather("finished", "finish its chunks", out=out, poll=poll)
+
+
+def _outlive_the_others(client, n: int, timeout: float = 300.0):
+    """At the exit of process 0: wait until every other process has disconnected (or died), at most `timeout` s.
+
+    With `jax_enable_recoverability` JAX's exit no longer waits for all processes (its shutdown barrier only blocks
+    unrecoverable tasks), so process 0, which hosts the coordination service, could take the service down while
+    another process still needs it to shut down; that process would then abort. `get_live_nodes` returns once every
+    live process has called it too or disconnected; only process 0 calls it, so it returns when the others are gone.
+    """
+    waiter = threading.Thread(target=lambda: client.get_live_nodes(list(range(n))), daemon=True)
+    waiter.start()
+    waiter.join(timeout)
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+def _sleep(seconds: float):
+    time.sleep(seconds)
+
+
+def _one_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"
+
+
+
 # ------------------------------------------------------------------------------------------------------------ API
 
 
@@ -484,29 +751,51 @@ def scan(
         >>> dict(ds.sizes), round(float(ds.negativity.sel(T_h=1.0, delta=0.0)), 6)
         ({'T_h': 5, 'delta': 2}, 0.002053)
     """
-    check_kernel(kernel)
-    names, values, dtype = _check_axes(base, axes)
-    shape = tuple(len(v) for v in values)
-    if chunk_size is not None:
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-            raise ValueError(f"Argument `chunk_size` must be a positive integer, but is chunk_size={chunk_size!r}.")
-    base = base.replace(**{n: DEFAULTS[n] for n in names})  # scanned fields of `base` play no role
-    plan = _Plan(names, values, base, dtype, chunk_shape(shape, chunk_size or default_chunk_size(store_rho)),
-                 bool(store_rho))
+    # several processes (jax.distributed): they agree, create the store and finish through `_Processes`
+    procs = _Processes() if jax.process_count() > 1 else None
+    try:
+        check_kernel(kernel)
+        names, values, dtype = _check_axes(base, axes)
+        shape = tuple(len(v) for v in values)
+        if chunk_size is not None:
+            if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+                raise ValueError(
+                    f"Argument `chunk_size` must be a positive integer, but is chunk_size={chunk_size!r}."
+                )
+        base = base.replace(**{n: DEFAULTS[n] for n in names})  # scanned fields of `base` play no role
+        plan = _Plan(names, values, base, dtype, chunk_shape(shape, chunk_size or default_chunk_size(store_rho)),
+                     bool(store_rho))
+        if procs is not None and out is None:
+            raise ValueError("A multi-process scan (jax.process_count() > 1) needs `out`: a store all processes share.")
+    except Exception as e:
+        if procs is not None:
+            procs.refuse(e)
+            procs.close()
+        raise
+    if procs is None:
+        return _scan(plan, out, chunk_size, progress, overwrite, kernel, None)
+    try:
+        procs.agree(agreement_spec(plan, chunk_size=chunk_size, kernel=kernel, overwrite=bool(overwrite)))
+        return _scan(plan, out, chunk_size, progress, overwrite, kernel, procs)
+    finally:
+        procs.close()
 
-    pindex, pcount = jax.process_index(), jax.process_count()
-    if pcount > 1 and out is None:
-        raise ValueError("A multi-process scan (jax.process_count() > 1) needs `out`: a store all processes share.")
 
+def _scan(plan: _Plan, out, chunk_size, progress: bool, overwrite: bool, kernel: str, procs):
+    """The body of `scan` after the checks (and, with several processes, after they agreed)."""
     group = None
     done = np.zeros(plan.n_chunks, np.uint8)
     if out is not None:
         out = os.fspath(out)
-        plan = _open_or_create(out, plan, chunk_size, overwrite, pindex, pcount)
+        opener = functools.partial(_open_or_create, out, plan, chunk_size, overwrite)
+        if procs is None:
+            plan = opener(True)
+            done = done_chunks(out)
+        else:
+            plan, done = procs.open_store(opener, out)
         import zarr
 
         group = zarr.open_group(out, mode="r+")
-        done = done_chunks(out)
         memory = None
     else:
         memory = {
@@ -514,10 +803,13 @@ def scan(
             for n in _var_names(plan)
         }
 
-    todo = [k for k in range(plan.n_chunks) if k % pcount == pindex and not done[k]]
+    # the unfinished chunks, dealt round robin over the processes (all deal from the flags process 0 read)
+    pindex, pcount = (0, 1) if procs is None else (procs.i, procs.n)
+    todo = [k for k in range(plan.n_chunks) if not done[k]][pindex::pcount]
     runner = _Runner(plan, jax.local_devices(), kernel) if todo else None
     points = lambda k: int(np.prod([s.stop - s.start for s in plan.region(k)]))  # noqa: E731
-    bar = _progress_bar(plan.size, sum(points(k) for k in range(plan.n_chunks) if done[k]), progress)
+    initial = sum(points(k) for k in range(plan.n_chunks) if done[k])
+    bar = _progress_bar(plan.size, initial, progress and pindex == 0)  # process 0 shows the points of all processes
     # Chunks run in worker threads, each to completion and onto the host, while this thread writes finished ones in
     # order. On a single CPU device several chunks run at once, one per core: XLA:CPU executes the kernel's many
     # small fused loops one after another, so one execution keeps only one core busy. Elsewhere one chunk runs while
@@ -531,34 +823,43 @@ def scan(
                 else:
                     for n in _var_names(plan):
                         memory[n][plan.region(k)] = data[n]
-                bar.update(points(k))
+                if procs is None:
+                    bar.update(points(k))
+                else:
+                    procs.add_points(points(k))
+                    bar.update(initial + procs.points() - bar.n)
                 del data  # chunk k is on disk: free its buffers
+        if procs is not None:
+            # wait for the others (no device barrier: a lost process is reported, see `_Processes`)
+            procs.finish(out, poll=lambda: bar.update(initial + procs.points() - bar.n))
+            bar.update(initial + procs.points() - bar.n)
     finally:
         bar.close()
 
     if out is None:
         return _dataset(plan, memory)
-    if pcount > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices("jaxengine.scan: all chunks written")
+    if procs is not None:
+        flags = done_chunks(out)
+        if not flags.all():
+            raise RuntimeError(
+                f"jaxengine.scan: every process reports its chunks written, but process {pindex} sees "
+                f"{int(flags.sum())} of {flags.size} chunks done in {out!r}: is `out` on a filesystem all processes "
+                "share (and see without delay)?"
+            )
     import xarray as xr
 
     ds = xr.open_zarr(out, consolidated=True)
     return ds[list(_var_names(plan))]  # the order of VARS, as in memory (Zarr lists the arrays alphabetically)
 
 
-def _open_or_create(out: str, plan: _Plan, chunk_size, overwrite: bool, pindex: int, pcount: int) -> _Plan:
-    if pindex == 0:
+def _open_or_create(out: str, plan: _Plan, chunk_size, overwrite: bool, create: bool) -> _Plan:
+    """The plan with the store's chunking; `create`: first replace (`overwrite`) or create the store as needed."""
+    if create:
         if overwrite:
             _remove(out)
         stored = _stored_spec(out)
         if stored is None:
             _create_store(out, plan)
-    if pcount > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices("jaxengine.scan: store created")
     stored = _stored_spec(out)
     if stored is None:
         raise ValueError(f"The scan store {out!r} was not created (is `out` on a filesystem all processes share?).")
@@ -592,6 +893,8 @@ def _dataset(plan: _Plan, arrays: dict):
 
 
 class _NoBar:
+    n = 0
+
     def update(self, n):
         pass
 
