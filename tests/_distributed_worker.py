@@ -60,8 +60,13 @@ if cfg.get("tty"):
 for call in cfg["calls"]:
     axes = {k: np.asarray(v) for k, v in call["axes"].items()}
     try:
-        je.scan(je.EngineParams(**call["base"]), axes=axes, out=call.get("out", cfg["out"]), progress=bool(cfg.get("tty")),
-                **call.get("kw", {}))
+        je.scan(
+            je.EngineParams(**call["base"]),
+            axes=axes,
+            out=call.get("out", cfg["out"]),
+            progress=bool(cfg.get("tty")),
+            **call.get("kw", {}),
+        )
         result["errors"].append(None)
     except Exception as e:
         result["errors"].append({"type": type(e).__name__, "message": str(e), "time": time.time()})
