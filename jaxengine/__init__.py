@@ -43,6 +43,9 @@ from ._optimise import optimise as optimise  # noqa: E402
 from ._params import EngineParams as EngineParams  # noqa: E402
 from ._params import grid as grid  # noqa: E402
 from ._scan import scan as scan  # noqa: E402
+from ._solve.evolve import Relaxation as Relaxation  # noqa: E402
+from ._solve.evolve import evolve as evolve  # noqa: E402
+from ._solve.evolve import relaxation as relaxation  # noqa: E402
 from ._steady import SteadyState as SteadyState  # noqa: E402
 from ._steady import steady_state as steady_state  # noqa: E402
 

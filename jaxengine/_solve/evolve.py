@@ -1,0 +1,363 @@
+r"""Time evolution of the engine: exact propagation of the real Pauli-basis generator, and its relaxation rate.
+
+In the real basis of `_kernel` ($\rho = \frac14\sum_k x_kP_k$, $x_0 = 1$) the master equation is $\dot x = Mx$ with
+the real 16×16 generator $M(\theta) = \sum_k\theta_kB_k$ of the steady state, whose first row vanishes. With the
+steady state $x_{ss}$ (`_kernel`'s exact solve) and the trace-eliminated block $A = M_{1:,1:}$, the deviation
+$d = x_{1:} - x_{ss,1:}$ obeys $\dot d = Ad$, so
+
+$$x(t) = x_{ss} + \begin{pmatrix}0\\ e^{At}\,d(0)\end{pmatrix}.$$
+
+**Exact propagation, not ODE stepping.** $e^{At}$ is computed by scaling and squaring of the [13/13] Padé
+approximant (`_linalg.expm`), whose backward error is below float64's unit roundoff for any matrix. This is exact at
+$t = 0$ ($e^{0} = I$ exactly), at large $t$ (every mode of $A$ decays, the squarings drive $e^{At}$ to 0 and $x(t)$
+to the steady state itself, never away from it), and for defective or near-degenerate spectra, where an
+eigendecomposition would lose accuracy with its eigenvector condition number. (The default Fig 2 point already has
+an exactly double real eigenvalue.) Two schedules, chosen eagerly from concrete times:
+
+- *uniform* times $t_k = t_0 + kh$ (``linspace``): two exponentials per engine, $e^{At_0}$ and $e^{Ah}$ (one when
+  $t_0 = 0$), then $d_{k+1} = e^{Ah}d_k$ in a `lax.scan`. Rounding accumulates as ~k eps (1e-14 after 100 steps).
+- *any* other times, or traced ones: one exponential per (engine, time), no accumulation at all.
+
+An eigendecomposition ($x(t) = x_{ss} + Ve^{\Lambda t}V^{-1}d_0$) is not used: `jnp.linalg.eig` costs ~0.1 ms per
+15×15 matrix on CPU (LAPACK geev, 5× one exponential), JAX differentiates its eigenvectors only under an opt-in that
+assumes distinct eigenvalues, and it needs a condition-number check with a fallback anyway.
+
+**Failures are data.** `ok` at each time requires the steady state to be ok, every exponential to have had enough
+squarings (`squarings` is static: computed eagerly from $\|A\|_1\,t$, or `TRACED_SQUARINGS` for traced inputs,
+enough for $\|A\|_1 t \le 5.9\times10^{12}$), a finite result, and a state with purity
+$\mathrm{Tr}\rho^2 = \|x\|^2/4 \le 1$ to roundoff (a cheap necessary condition of positivity).
+
+**Derivatives.** Everything is plain JAX (matrix products, one `jnp.linalg.solve` per exponential, loops with static
+trip counts), so `jax.grad`/`jacfwd` work with respect to every parameter, the times and the initial state, in both
+modes and to any order. The number of squarings is piecewise constant in $\|At\|$ (a `stop_gradient`): the derivative
+is that of the approximant, which equals the exact one to the approximant's accuracy.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _compile, _kernel, _model
+from .._analytic import Observables, _closed, witness_ratio
+from .._checks import check_square, complex_dtype, flat, is_concrete, prepare, unflat
+from .._linalg.expm import expm, squarings_needed
+
+TRACED_SQUARINGS = 40  # traced params or times: no eager norm, so enough for ||A||_1 t <= 5.37 * 2^40
+NORM1 = np.abs(_kernel.GENERATORS[:, 1:, 1:]).sum(axis=1).max(axis=1)  # ||B_k||_1: ||A||_1 <= sum |theta_k| NORM1_k
+
+
+class Relaxation(NamedTuple):
+    r"""Result of `relaxation`.
+
+    Attributes:
+        rate: (array of shape (...)) the Liouvillian gap, smallest $-\mathrm{Re}\,\lambda$ over the non-zero
+            eigenvalues $\lambda$ of the generator.
+        time: (array of shape (...)) the relaxation time 1/rate.
+        ok: (bool array of shape (...)) finite, positive gap (the steady state is unique).
+    """
+
+    rate: jax.Array
+    time: jax.Array
+    ok: jax.Array
+
+
+def time_bucket(n: int) -> int:
+    """Number of time slots a program is compiled for: the next of 1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, ..."""
+    b = 1
+    while b < n:
+        b = b * 3 // 2 if b >= 8 and (b & (b - 1)) == 0 else (b * 4 // 3 if b >= 8 else b * 2)
+    return b
+
+
+def plan(theta_norm1, times):
+    """Eager choice of the schedule: (mode, t0, h, squarings) for concrete times, else the generic traced plan.
+
+    `theta_norm1` is a concrete (B,) bound on ||A||_1 per engine (or None when the parameters are traced).
+    """
+    T = times.shape[0]
+    if not is_concrete(times):
+        return "any", None, None, TRACED_SQUARINGS
+    t = np.asarray(times, dtype=float)
+    mode, t0, h = "any", None, None
+    if T >= 2:
+        h = (t[-1] - t[0]) / (T - 1)
+        k = np.arange(T)
+        if h > 0 and np.all(np.abs(t - (t[0] + k * h)) <= 8 * np.finfo(float).eps * max(abs(t[-1]), 1.0)):
+            mode, t0 = "uniform", float(t[0])
+    if theta_norm1 is None:
+        return mode, t0, h, TRACED_SQUARINGS
+    steps = np.array([t0, h]) if mode == "uniform" else t
+    need = int(squarings_needed(np.max(theta_norm1) * np.max(steps)))
+    return mode, t0, h, max(4, -(-need // 4) * 4)  # buckets of 4 squarings: few programs
+
+
+def norm1_bound(theta) -> np.ndarray:
+    """Concrete bound on ||A||_1 per engine from theta (B, 9)."""
+    return np.abs(np.asarray(theta)) @ NORM1
+
+
+def steady_and_generator(p):
+    """(theta (B, 9), A (B, 15, 15), x_ss (B, 16), residual (B,), ok (B,)) of flat prepared parameters."""
+    theta = _model._coefficients(p)
+    M = jnp.einsum("bk,kij->bij", theta, jnp.asarray(_kernel.GENERATORS, dtype=theta.dtype))
+
+    def one_block(q):
+        x, residual, ok = _kernel.fast_solve(q)
+        return x.T, residual, ok
+
+    x_ss, residual, ok = _kernel.blocked(one_block, p)
+    return theta, M[:, 1:, 1:], x_ss, residual, ok
+
+
+def propagate(A, d0, times, *, mode: str, squarings: int, t0=None, h=None, from_zero=False):
+    r"""$e^{At}d_0$ at every time: A (B, n, n), d0 (B, n); returns (d (B, T, n), ok (B, T)).
+
+    `mode="any"`: times (B, T), one exponential each. `mode="uniform"`: t0, h (B,), T = times.shape[1] slots
+    $t_0 + kh$ (times itself unused); `from_zero` (static) skips $e^{At_0}$ when $t_0 = 0$.
+    """
+    B, T = times.shape
+    if mode == "any":
+        E, ok = expm(A[:, None] * times[:, :, None, None], squarings)
+        return jnp.einsum("btij,bj->bti", E, d0), ok
+    if from_zero:
+        E, ok = expm(A * h[:, None, None], squarings)
+        step, d = E, d0
+    else:
+        E, ok = expm(jnp.stack([A * t0[:, None, None], A * h[:, None, None]]), squarings)  # ONE batched call
+        step, d = E[1], jnp.einsum("bij,bj->bi", E[0], d0)
+        ok = ok[0] & ok[1]
+
+    def advance(d, _):
+        return jnp.einsum("bij,bj->bi", step, d), d
+
+    _, ds = jax.lax.scan(advance, d, None, length=T)
+    return jnp.swapaxes(ds, 0, 1), jnp.broadcast_to(ok[:, None], (B, T))
+
+
+def evolve_pauli(p, x0, times, *, mode, squarings, t0=None, h=None, from_zero=False):
+    """Pauli vectors x(t) (B, T, 16), and (theta, residual, ok (B, T)) for flat prepared parameters and x0 (B, 16)."""
+    theta, A, x_ss, residual, ss_ok = steady_and_generator(p)
+    d, ok = propagate(
+        A, x0[:, 1:] - x_ss[:, 1:], times, mode=mode, squarings=squarings, t0=t0, h=h, from_zero=from_zero
+    )
+    x = jnp.concatenate([jnp.ones_like(d[..., :1]), x_ss[:, None, 1:] + d], axis=-1)
+    purity = jnp.sum(x * x, axis=-1) / 4
+    ok = ok & ss_ok[:, None] & jnp.all(jnp.isfinite(x), axis=-1) & (purity <= 1 + 1e-9)
+    return x, theta, residual, ok
+
+
+@_compile.bucketed(name="relaxation")
+def relaxation_impl(p) -> Relaxation:
+    """`Relaxation` of flat prepared parameters: eigenvalues of the trace-eliminated block A (those of M but its 0)."""
+    theta = _model._coefficients(p)
+    M = jnp.einsum("bk,kij->bij", theta, jnp.asarray(_kernel.GENERATORS, dtype=theta.dtype))
+    lam = jnp.linalg.eigvals(M[:, 1:, 1:])
+    rate = jnp.min(-lam.real, axis=-1)
+    ok = jnp.isfinite(rate) & (rate > 0)
+    safe = jnp.where(ok, rate, 1)
+    return Relaxation(rate, jnp.where(ok, 1 / safe, jnp.inf), ok)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Observables along the trajectory, and the public functions.
+
+
+def _observe_rows(theta, x):
+    """Heat currents (full H), negativity, concurrence and rho from batch-last theta (9, n) and x (16, n)."""
+    Q_h, Q_c = _kernel._heat_from_pauli(theta, x)
+    return dict(
+        Q_h=Q_h,
+        Q_c=Q_c,
+        negativity=_kernel._negativity_from_pauli(x),
+        concurrence=_kernel._concurrence_from_pauli(x),
+        rho=_kernel.rho_from_pauli_batch_last(x),
+    )
+
+
+def observe(theta, x, block=None):
+    """Observables of states x (n, 16) under generators theta (n, 9), in blocks of `block_size()` points."""
+    n = x.shape[0]
+    block = _kernel.block_size() if block is None else block
+    if n <= block:
+        return _observe_rows(theta.T, x.T)
+    nb = -(-n // block)
+    pad = nb * block - n
+
+    def split(v):  # (n, k) -> (nb, k, block), padding with copies of the first point (a valid state)
+        return jnp.swapaxes(_kernel.pad_points(v.T, pad).reshape(v.shape[1], nb, block), 0, 1)
+
+    out = jax.lax.map(lambda a: _observe_rows(*a), (split(theta), split(x)))
+    return jax.tree.map(lambda y: y.reshape((nb * block,) + y.shape[2:])[:n], out)
+
+
+@_compile.bucketed(
+    name="evolve", static_argnames=("mode", "squarings", "from_zero"), compiler_options=_kernel.COMPILER_OPTIONS
+)
+def evolve_impl(batch, *, mode, squarings, from_zero):
+    """`Observables` of shape (B, T) for batch = (flat prepared p (B,), x0 (B, 16), times (B, T), t0 (B,), h (B,))."""
+    p, x0, times, t0, h = batch
+    x, theta, residual, ok = evolve_pauli(p, x0, times, mode=mode, squarings=squarings, t0=t0, h=h, from_zero=from_zero)
+    B, T = ok.shape
+    o = observe(jnp.repeat(theta, T, axis=0), x.reshape(B * T, 16))
+    o = {k: v.reshape((B, T) + v.shape[1:]) for k, v in o.items()}
+    J = o["Q_h"] - o["Q_c"]
+    J_c = jnp.broadcast_to(_closed(p)["J_c"][:, None], (B, T))
+    return Observables(
+        o["rho"],
+        o["Q_h"],
+        o["Q_c"],
+        J,
+        o["negativity"],
+        o["concurrence"],
+        J_c,
+        witness_ratio(J, J_c),
+        jnp.broadcast_to(residual[:, None], (B, T)),
+        ok,
+    )
+
+
+def raise_if_failed(ok, what: str, why: str):
+    """The `throw=True` policy: one `RuntimeError` after the computation, naming the count and the first index."""
+    if not is_concrete(ok):
+        return
+    ok = np.asarray(ok)
+    if ok.all():
+        return
+    bad = np.argwhere(~np.atleast_1d(ok))
+    first = tuple(int(i) for i in bad[0]) if ok.ndim else ()
+    raise RuntimeError(
+        f"{what} failed at {len(bad)} of {max(ok.size, 1)} points (first at index {first}): {why}. Pass throw=False "
+        "to get the results with their `ok` mask."
+    )
+
+
+def check_times(times) -> jax.Array:
+    """`times` as a 1-D real array; concrete values must be finite and >= 0."""
+    t = jnp.asarray(times)
+    if t.ndim != 1 or t.shape[0] == 0:
+        raise ValueError(f"Argument `times` must be a non-empty 1-D array, but has shape times.shape={t.shape}.")
+    if jnp.issubdtype(t.dtype, jnp.complexfloating) or not jnp.issubdtype(t.dtype, jnp.number):
+        raise TypeError(f"Argument `times` must be real, but has dtype {t.dtype}.")
+    if is_concrete(t):
+        a = np.asarray(t)
+        if not np.all(np.isfinite(a)) or np.any(a < 0):
+            raise ValueError(f"Argument `times` must be finite and >= 0, but got times={a!r}.")
+    return t
+
+
+GROUND = np.zeros(16)
+GROUND[[0, 3, 12, 15]] = (1.0, -1.0, -1.0, 1.0)  # |00>: <II> = 1, <IZ> = <ZI> = -1, <ZZ> = 1
+
+
+def initial_pauli(rho0, dtype) -> jax.Array:
+    """Pauli vector (..., 16) of `rho0` (default |00>), checked to be a density matrix when concrete."""
+    if rho0 is None:
+        return jnp.asarray(GROUND, dtype=dtype)
+    rho0 = check_square("rho0", rho0, 4)
+    if is_concrete(rho0):
+        r = np.asarray(rho0).astype(complex)
+        herm = np.abs(r - np.conj(np.swapaxes(r, -1, -2))).max()
+        tr = np.abs(np.trace(r, axis1=-2, axis2=-1) - 1).max()
+        lam = np.linalg.eigvalsh((r + np.conj(np.swapaxes(r, -1, -2))) / 2).min()
+        if herm > 1e-10 or tr > 1e-10 or lam < -1e-10:
+            raise ValueError(
+                "Argument `rho0` must be a density matrix (Hermitian, trace 1, positive semidefinite), but has "
+                f"max |rho - rho^dag| = {herm:.2e}, max |Tr rho - 1| = {tr:.2e}, min eigenvalue = {lam:.2e}."
+            )
+    P = jnp.asarray(_kernel.PAULI, dtype=complex_dtype(rho0.dtype, dtype))
+    x = jnp.einsum("kij,...ji->...k", P, rho0.astype(P.dtype)).real
+    return x.astype(dtype)
+
+
+def _broadcast(p, x0):
+    """(flat p (B,), x0 (B, 16), batch shape) with the batch shapes of p and x0 broadcast."""
+    p, shape = prepare(p)
+    x0 = initial_pauli(x0, p.eps_h.dtype)
+    try:
+        shape = jnp.broadcast_shapes(shape, x0.shape[:-1])
+    except ValueError:
+        raise ValueError(f"The batch shapes of `p` {shape} and `rho0` {x0.shape[:-1]} do not broadcast.") from None
+    p = jax.tree.map(lambda v: jnp.broadcast_to(v, shape), p)
+    x0 = jnp.broadcast_to(x0, shape + (16,)).reshape(-1, 16)
+    return flat(p), x0, tuple(shape)
+
+
+def evolve(p, times, *, rho0=None, throw: bool = True) -> Observables:
+    r"""Exact time evolution of the engine from `rho0`, with every observable at each of `times`.
+
+    $$\rho(t) = e^{\mathcal{L}t}\rho_0, \qquad x(t) = x_{ss} + \begin{pmatrix}0\\ e^{At}(x_{1:}(0) -
+    x_{ss,1:})\end{pmatrix}$$
+
+    in the real Pauli basis (module docstring): exact at any time from 0 to $10^8/\varepsilon_h$ and beyond, for
+    any spectrum (scaling and squaring, not ODE stepping). Heat currents use the full H as in the steady state; in a
+    transient they do not cancel: $Q_h + Q_c = \frac{d}{dt}\mathrm{Tr}[H\rho(t)]$.
+
+    Args:
+        p: parameters; any batch shape (the broadcast shape of its fields and of `rho0`'s leading axes).
+        times (array of shape (T,)): times $\ge 0$ (units of $1/\varepsilon_h$). Evenly spaced times (``linspace``)
+            take two matrix exponentials per engine, other times one per (engine, time).
+        rho0 (array of shape (..., 4, 4), optional): initial states; default $|00\rangle\langle00|$ (both qubits in
+            their ground state).
+        throw: raise `RuntimeError` if any point failed (else see `ok`).
+
+    Returns:
+        `Observables` whose fields have shape batch + (T,) (`rho`: batch + (T, 4, 4)). `J_c` is eq 18 (parameters
+        only); `witness` is $|J(t)|/J_c$; `residual` is that of the steady state the deviation is measured from;
+        `ok` requires that steady state, enough squarings, a finite state and purity $\le 1$ at that time.
+
+    Examples:
+        >>> import numpy as np, jaxengine as je
+        >>> o = je.evolve(je.EngineParams(T_h=0.7), np.array([0.0, 1e3, 1e8]))
+        >>> o.negativity.shape, [f"{v:.6e}" for v in o.negativity.tolist()]
+        ((3,), ['0.000000e+00', '0.000000e+00', '8.972264e-04'])
+    """
+    times = check_times(times)
+    p, x0, shape = _broadcast(p, rho0)
+    T = times.shape[0]
+    concrete_p = all(is_concrete(v) for v in jax.tree.leaves(p))
+    norm1 = norm1_bound(_model._coefficients(p)) if concrete_p and p.eps_h.shape[0] > 0 else None
+    mode, t0, h, squarings = plan(norm1, times)
+    slots = time_bucket(T)
+    B = x0.shape[0]
+    dtype = p.eps_h.dtype
+    if mode == "uniform":
+        tt = jnp.zeros((B, slots), dtype)
+        t0a, ha = jnp.full((B,), t0, dtype), jnp.full((B,), h, dtype)
+    else:
+        tt = jnp.concatenate([times.astype(dtype), jnp.broadcast_to(times[-1:].astype(dtype), (slots - T,))])
+        tt = jnp.broadcast_to(tt, (B, slots))
+        t0a = ha = jnp.zeros((B,), dtype)
+    out = evolve_impl((p, x0, tt, t0a, ha), mode=mode, squarings=squarings, from_zero=mode == "uniform" and t0 == 0)
+    out = jax.tree.map(lambda v: v[:, :T], out)
+    out = unflat(out, shape)
+    if throw:
+        raise_if_failed(out.ok, "evolve", "the steady state is not unique, or the propagation lost accuracy")
+    return out
+
+
+def relaxation(p) -> Relaxation:
+    r"""The Liouvillian gap and the relaxation time.
+
+    $$\Delta = \min_{\lambda \ne 0} (-\mathrm{Re}\,\lambda), \qquad \tau = 1/\Delta,$$
+
+    over the eigenvalues $\lambda$ of the generator (those of the trace-eliminated real block $A$: the full 16×16
+    generator adds only the steady state's 0). The deviation from the steady state decays as $e^{-\Delta t}$ at late
+    times. Differentiable (JAX's eigenvalue derivative, exact where the slowest eigenvalue is simple or one of a
+    complex-conjugate pair).
+
+    Args:
+        p: parameters, any batch shape.
+
+    Returns:
+        `Relaxation(rate, time, ok)`, each of the batch shape.
+
+    Examples:
+        >>> import jaxengine as je
+        >>> r = je.relaxation(je.EngineParams(T_h=0.7))
+        >>> f"{float(r.rate):.6e} {float(r.time):.2f}"
+        '1.365985e-03 732.07'
+    """
+    p, shape = prepare(p)
+    return unflat(relaxation_impl(flat(p)), shape)
