@@ -5,11 +5,21 @@
 
 A thin layer over `jaxengine.scan` (no physics here). Rerunning the same `scan` command resumes it; Ctrl-C leaves a
 resumable store and exits with status 130 and a one-line message.
+
+Several processes: `--processes N` starts N local processes on one coordinator (127.0.0.1, a free port), each on its
+share of this host's cores; `--distributed` makes this process one of a multi-process scan started by something else
+(`srun` on a Slurm cluster, `mpirun`, or `--coordinator/--num-processes/--process-id`, which is what `--processes`
+passes its children). See `jaxengine._scan._Processes` and the README ("Several hosts").
 """
 
+import contextlib
 import ctypes
 import os
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -82,7 +92,116 @@ def _fix_mmap_threshold():
         pass
 
 
+# A process of a multi-process scan: join jax.distributed (recoverable: a lost process then gives the others a Python
+# error, not an abort; see `jaxengine._scan._Processes`) BEFORE importing jaxengine, whose import starts JAX's backend.
+_JOIN = (
+    "import sys, jax; jax.config.update('jax_enable_recoverability', True); a = sys.argv[1:4]; "
+    "jax.distributed.initialize(*([a[0], int(a[1]), int(a[2])] if a[0] else [])); "
+    "from jaxengine.cli import main; sys.exit(main(sys.argv[4:]))"
+)
+_JOIN_OPTIONS = ("processes", "distributed", "coordinator", "num_processes", "process_id")
+
+
+def _join(args):
+    """`--distributed`: make this process one of a multi-process scan, then scan (never returns if it re-executes)."""
+    explicit = (args.coordinator, args.num_processes, args.process_id)
+    if any(v is not None for v in explicit) and None in explicit:
+        raise ValueError("--coordinator, --num-processes and --process-id go together: give all three or none.")
+    import jax
+    from jax._src import xla_bridge
+
+    if jax.distributed.is_initialized():
+        return
+    if not xla_bridge.backends_are_initialized():
+        jax.config.update("jax_enable_recoverability", True)
+        jax.distributed.initialize(*([args.coordinator, args.num_processes, args.process_id] if explicit[0] else []))
+        return
+    # JAX's backend already runs in this process (importing jaxengine starts it): run this command again in a fresh
+    # interpreter that joins first (same process id, environment and Slurm/MPI variables)
+    argv = [str(v) if v is not None else "" for v in explicit]
+    os.execv(sys.executable, [sys.executable, "-c", _JOIN, *argv, "scan", *_child_argv(args)])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _child_argv(args) -> list:
+    """This command's options again (as parsed), for a child process: every option of the `scan` parser."""
+    argv = []
+    for action in args.scan_parser._actions:
+        if not action.option_strings or action.dest in ("help", *_JOIN_OPTIONS):
+            continue
+        flag, value = action.option_strings[-1], getattr(args, action.dest)
+        if isinstance(action, type(args.scan_parser._option_string_actions["--store-rho"])):  # store_true
+            argv += [flag] if value else []
+        elif isinstance(value, list):
+            for v in value:
+                argv += [flag, str(v)]
+        elif value is not None and value != action.default:
+            argv += [flag, str(value)]
+    return argv
+
+
+def _launch(args) -> int:
+    """`--processes N`: N local processes of one multi-process scan; report any that fails."""
+    from . import _scan
+
+    n = args.processes
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    shares = [cores[i * len(cores) // n : (i + 1) * len(cores) // n] for i in range(n)] if len(cores) >= n else []
+    address = f"127.0.0.1:{_free_port()}"
+    logs, procs = [], []
+    for i in range(n):
+        # process 0 owns the terminal (progress bar, summary); the others' stderr is shown only if they fail
+        log = None if i == 0 else tempfile.TemporaryFile("w+")
+        argv = [sys.executable, "-c", _JOIN, address, str(n), str(i), "scan", *_child_argv(args)]
+        procs.append(subprocess.Popen(argv, stdout=None if i == 0 else subprocess.DEVNULL, stderr=log))
+        if shares:  # before it starts JAX's threads (an interpreter takes far longer to get there)
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(procs[-1].pid, shares[i])
+        logs.append(log)
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:  # the children got the Ctrl-C too and leave a resumable store
+        codes = [p.wait() for p in procs]
+        return 130
+    if all(c == 0 for c in codes):
+        return 0
+    lines = []
+    for i, c in enumerate(codes):
+        if c < 0:
+            lines.append(f"process {i} of {n} was ended by {signal.Signals(-c).name}")
+        elif c != 0 and i > 0:
+            logs[i].seek(0)
+            last = [t for t in logs[i].read().splitlines() if t.strip()][-1:] or ["(no output)"]
+            lines.append(f"process {i} of {n} exited with status {c}: {last[0]}")
+    if codes[0] < 0:
+        lines.append("process 0 hosts JAX's coordination service: when it is lost, JAX stops the others at once")
+    try:
+        done = _scan.done_chunks(args.out)
+        saved = f"{int(done.sum())} of {done.size} chunks are saved in {args.out}"
+    except Exception:
+        saved = f"nothing is saved in {args.out} yet"
+    for line in lines:
+        print(f"jaxengine scan: {line}", file=sys.stderr)
+    print(f"jaxengine scan: {saved}; run the same command again (with any --processes) to finish it.", file=sys.stderr)
+    return 1
+
+
 def _cmd_scan(args):
+    if args.processes is not None:
+        if args.processes < 1:
+            raise ValueError(f"--processes must be a positive integer, but is {args.processes}.")
+        if args.distributed or args.coordinator is not None:
+            raise ValueError("--processes starts its own processes: do not combine it with --distributed.")
+        if args.processes > 1:
+            return _launch(args)
+    if args.distributed or args.coordinator is not None:
+        _join(args)
+    import jax
     import numpy as np
 
     import jaxengine as je
@@ -122,6 +241,8 @@ def _cmd_scan(args):
             saved = f"nothing is saved in {args.out} yet"
         print(f"jaxengine scan: interrupted; {saved}; run the same command again to resume.", file=sys.stderr)
         return 130
+    if jax.process_index() != 0:
+        return 0  # process 0 reports for all
     bad = int(np.size(ds.ok) - int(ds.ok.sum()))
     print(
         f"{args.out}: {int(np.prod(list(ds.sizes.values())))} points ({shape}) in {time.perf_counter() - t0:.1f} s; "
@@ -154,7 +275,30 @@ def register_scan(sub):
     p.add_argument(
         "--kernel", choices=("xla", "fused"), default="xla", help="fused: the experimental one-kernel GPU path"
     )
-    p.set_defaults(func=_cmd_scan)
+    several = p.add_argument_group("several processes (one store, each process computes its share of the chunks)")
+    several.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="start N local processes (each on its share of the "
+        "CPU cores) on one coordinator at 127.0.0.1; a rerun with any N resumes",
+    )
+    several.add_argument(
+        "--distributed",
+        action="store_true",
+        help="this process is one of several started by srun, mpirun, ...: "
+        "call jax.distributed.initialize() (JAX detects Slurm and Open MPI) before scanning",
+    )
+    several.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="with --num-processes and --process-id: join a multi-process scan explicitly (implies --distributed)",
+    )
+    several.add_argument("--num-processes", type=int, default=None, metavar="N", help="processes in all")
+    several.add_argument("--process-id", type=int, default=None, metavar="I", help="this one: 0 ... N - 1")
+    p.set_defaults(func=_cmd_scan, scan_parser=p)
 
 
 # --------------------------------------------------------------------------------------------------------- plot

@@ -235,3 +235,40 @@ def test_three_processes(tmp_path, reference):
     assert all(p.returncode == 0 for p in finished), [p.stderr for p in finished]
     assert [p.result["written"] for p in finished] == [[0, 3], [1, 4], [2, 5]]
     assert_store_equals(out, reference)
+
+
+# ------------------------------------------------------------------------------------------------------------- CLI
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--processes", "0"], "--processes must be a positive integer"),
+        (["--processes", "2", "--distributed"], "do not combine it with --distributed"),
+        (["--coordinator", "127.0.0.1:1"], "give all three or none"),
+    ],
+)
+def test_cli_processes_bad_arguments(tmp_path, capsys, argv, match):
+    from jaxengine.cli import main
+
+    assert main(["scan", "--axis", "T_h=0.5", "--out", str(tmp_path / "x.zarr"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.zarr").exists()
+
+
+@pytest.mark.slow
+def test_cli_processes(tmp_path, reference):
+    """`jaxengine scan --processes 2`: two local processes, one summary line, the one-process store."""
+    out = tmp_path / "cli.zarr"
+    argv = ["scan", "--axis", "T_h=0.3:1.0:24", "--axis", "delta=-0.05:0.05:8", "--chunk-size", str(CHUNK)]
+    argv += [f"--set={k}={v}" for k, v in BASE.items()] + ["--out", str(out), "--processes", "2"]
+    env = {**os.environ, "JAXENGINE_ENABLE_X64": "1"}
+    if jax.config.jax_compilation_cache_dir:
+        env["JAX_COMPILATION_CACHE_DIR"] = jax.config.jax_compilation_cache_dir
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxengine.cli", *argv], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("192 points (24 T_h x 8 delta)") == 1, proc.stdout  # process 0 reports for both
+    assert_store_equals(out, reference)
