@@ -33,6 +33,8 @@ from ._observables import negativity as negativity  # noqa: E402
 from ._observables import negativity_signed as negativity_signed  # noqa: E402
 from ._observables import observables as observables  # noqa: E402
 from ._observables import partial_transpose as partial_transpose  # noqa: E402
+from ._observables.thermodynamics import Thermodynamics as Thermodynamics  # noqa: E402
+from ._observables.thermodynamics import thermodynamics as thermodynamics  # noqa: E402
 from ._optimise import KappaMax as KappaMax  # noqa: E402
 from ._optimise import OptimiseResult as OptimiseResult  # noqa: E402
 from ._optimise import Root as Root  # noqa: E402
@@ -43,6 +45,8 @@ from ._optimise import optimise as optimise  # noqa: E402
 from ._params import EngineParams as EngineParams  # noqa: E402
 from ._params import grid as grid  # noqa: E402
 from ._scan import scan as scan  # noqa: E402
+from ._solve.counting import CountingStatistics as CountingStatistics  # noqa: E402
+from ._solve.counting import counting_statistics as counting_statistics  # noqa: E402
 from ._solve.evolve import Relaxation as Relaxation  # noqa: E402
 from ._solve.evolve import evolve as evolve  # noqa: E402
 from ._solve.evolve import relaxation as relaxation  # noqa: E402

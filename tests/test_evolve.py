@@ -3,12 +3,12 @@ in NumPy, column stacking, from tests/helpers.py's independent model), QuTiP `me
 `eigvals`, the steady state of `observables`, and physical invariants (trace, Hermiticity, positivity, energy
 balance Q_h + Q_c = dE/dt in transients)."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg as sl
 from helpers import np_heat, np_model, np_negativity, point, random_params
+from jax.test_util import check_grads
 
 import jaxengine as je
 
@@ -173,17 +173,21 @@ def test_evolve_errors():
 
 @pytest.mark.slow
 def test_evolve_gradients(points):
+    """check_grads in both modes with respect to the parameters (in the scaled coordinates of test_gradients.py)
+    and to the times."""
+    from test_gradients import _shift
+
     p = point(points, 2)
     t = jnp.array([5.0, 300.0])
 
-    def f_params(q):
-        o = je.evolve(q, t, throw=False)
-        return jnp.stack([o.Q_h, o.Q_c, o.negativity + o.concurrence])
+    def f_params(v):
+        o = je.evolve(_shift(p, v), t, throw=False)
+        return jnp.stack([o.Q_h * 1e3, o.Q_c * 1e3, o.rho[..., 1, 2].imag * 1e2, o.rho[..., 0, 0].real * 10])
 
-    jax.test_util.check_grads(f_params, (p,), order=1, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
+    check_grads(f_params, (jnp.zeros(9),), order=1, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
 
     def f_time(s):
         o = je.evolve(p, s, throw=False)
-        return jnp.stack([o.Q_h, o.J, o.rho[..., 1, 2].imag])
+        return jnp.stack([o.Q_h * 1e3, o.J * 1e3, o.rho[..., 1, 2].imag * 1e2])
 
-    jax.test_util.check_grads(f_time, (t,), order=1, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
+    check_grads(f_time, (t,), order=1, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
