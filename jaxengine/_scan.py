@@ -27,8 +27,12 @@ r"""Grid scans at scale: any N-D parameter grid, in chunks of bounded size, stre
   same executable at the same batch positions, so the store ends up identical bit for bit to that of an
   uninterrupted run, even after SIGKILL. The store's root attributes record the scan's specification; a rerun with
   different parameters raises instead of mixing results.
-- **Multi-host.** After `jax.distributed.initialize()`, process `i` of `n` computes the chunks `k` with
-  `k % n == i` on its local devices and writes them to the shared store (process 0 creates it first).
+- **Multi-host.** After `jax.distributed.initialize()` (with `jax_enable_recoverability`), every process calls the
+  same `scan(out=...)` on a shared filesystem. The processes agree on the whole specification (or all refuse, before
+  the store is touched), process 0 creates the store and reads its done flags, the unfinished chunks are dealt round
+  robin, each process writes its own chunks, and all return when every process has finished; a process that stops
+  before that is reported by name (`ScanProcessLost`) after `lost_after()` seconds without a heartbeat. They talk
+  through JAX's coordination service, never through a device collective: see `_Processes`.
 """
 
 import contextlib
@@ -530,6 +534,7 @@ class _Processes:
     """
 
     _calls = 0  # multi-process scans started by this process: the same sequence in every process
+    lost = set()  # processes found lost by any scan of this process
 
     def __init__(self):
         from jax._src import distributed  # the client of jax.distributed (what Orbax uses for its barriers too)
@@ -598,6 +603,7 @@ class _Processes:
                         "call scan with the same arguments."
                     )
             elif now - self.seen[j][1] > self.lost_after:
+                _Processes.lost.add(j)
                 where = f"saved in {out!r}" if out else "kept"
                 raise ScanProcessLost(
                     f"jaxengine.scan: process {j} of {self.n} was lost: no heartbeat for {self.lost_after:g} s "
@@ -687,8 +693,10 @@ def _outlive_the_others(client, n: int, timeout: float = 300.0):
     unrecoverable tasks), so process 0, which hosts the coordination service, could take the service down while
     another process still needs it to shut down; that process would then abort. `get_live_nodes` returns once every
     live process has called it too or disconnected; only process 0 calls it, so it returns when the others are gone.
+    Processes found lost are left out: JAX may count a dead process as live until its heartbeat timeout (100 s).
     """
-    waiter = threading.Thread(target=lambda: client.get_live_nodes(list(range(n))), daemon=True)
+    others = [j for j in range(n) if j not in _Processes.lost]
+    waiter = threading.Thread(target=lambda: client.get_live_nodes(others), daemon=True)
     waiter.start()
     waiter.join(timeout)
 
@@ -744,6 +752,16 @@ def scan(
         Q_c, negativity, concurrence, J_c, witness, residual, ok` (and `rho`), and attributes recording the
         non-scanned parameters, the bath, and the jaxengine and JAX versions. With `out` it is the (lazily loaded)
         store. Failed points are data (`ok` False), as with `observables(throw=False)`.
+
+    Several processes: after `jax.distributed.initialize()` every process calls `scan` with the same arguments and
+    an `out` on a filesystem they all see; each computes its share of the chunks, process 0 shows the progress of
+    all, and each returns the whole store (module docstring, README "Several processes and hosts").
+
+    Raises:
+        ValueError: bad arguments (before anything is compiled); with several processes, also in every process
+            when any two of them disagree about the scan, or one refused it, before the store is touched.
+        ScanProcessLost: (a RuntimeError) with several processes, when another process stopped before finishing
+            its chunks; the store is resumable by any number of processes.
 
     Examples:
         >>> import numpy as np, jaxengine as je
