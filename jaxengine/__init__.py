@@ -27,12 +27,14 @@ from ._model import hamiltonian as hamiltonian  # noqa: E402
 from ._model import jump_operators as jump_operators  # noqa: E402
 from ._model import occupations as occupations  # noqa: E402
 from ._model import rates as rates  # noqa: E402
+from ._models.network import Network as Network  # noqa: E402
 from ._observables import concurrence as concurrence  # noqa: E402
 from ._observables import heat_currents as heat_currents  # noqa: E402
 from ._observables import negativity as negativity  # noqa: E402
 from ._observables import negativity_signed as negativity_signed  # noqa: E402
 from ._observables import observables as observables  # noqa: E402
 from ._observables import partial_transpose as partial_transpose  # noqa: E402
+from ._observables.network import NetworkObservables as NetworkObservables  # noqa: E402
 from ._observables.thermodynamics import Thermodynamics as Thermodynamics  # noqa: E402
 from ._observables.thermodynamics import thermodynamics as thermodynamics  # noqa: E402
 from ._optimise import KappaMax as KappaMax  # noqa: E402
@@ -48,8 +50,10 @@ from ._scan import scan as scan  # noqa: E402
 from ._solve.counting import CountingStatistics as CountingStatistics  # noqa: E402
 from ._solve.counting import counting_statistics as counting_statistics  # noqa: E402
 from ._solve.evolve import Relaxation as Relaxation  # noqa: E402
+from ._solve.evolve import TimeTo as TimeTo  # noqa: E402
 from ._solve.evolve import evolve as evolve  # noqa: E402
 from ._solve.evolve import relaxation as relaxation  # noqa: E402
+from ._solve.evolve import time_to as time_to  # noqa: E402
 from ._steady import SteadyState as SteadyState  # noqa: E402
 from ._steady import steady_state as steady_state  # noqa: E402
 

@@ -73,6 +73,11 @@ def prepare(p: EngineParams) -> tuple[EngineParams, tuple[int, ...]]:
     """Check `p` and return a copy whose fields are arrays of one real dtype broadcast to the batch shape."""
     if not isinstance(p, EngineParams):
         raise TypeError(f"Argument `p` must be an EngineParams, but is of type {type(p).__name__}.")
+    if p.master_equation != "local":  # the engine's own kernels solve the local ME only (issue 18)
+        raise ValueError(
+            f"master_equation={p.master_equation!r} is computed by `observables` only (through `Network`); this "
+            "function solves the local master equation: pass master_equation='local'."
+        )
     shape = batch_shape(p)
     _check_values(p)
     values = [getattr(p, name) for name in NUMERIC_FIELDS]
@@ -82,9 +87,12 @@ def prepare(p: EngineParams) -> tuple[EngineParams, tuple[int, ...]]:
         dtype = jnp.result_type(float)
     if jnp.issubdtype(dtype, jnp.complexfloating):
         raise TypeError(f"The fields of EngineParams must be real, but their common dtype is {dtype}.")
+    # concrete fields stay NumPy arrays: eager jnp operations compile a small program per shape, and the entry points
+    # hand these arrays to bucketed executables (`_compile`) that take NumPy input as it is
+    concrete = all(is_concrete(v) for v in values)
+    xp = np if concrete else jnp
     arrays = {
-        name: jnp.broadcast_to(jnp.asarray(v, dtype=dtype), shape)
-        for name, v in zip(NUMERIC_FIELDS, values, strict=True)
+        name: xp.broadcast_to(xp.asarray(v, dtype=dtype), shape) for name, v in zip(NUMERIC_FIELDS, values, strict=True)
     }
     return p.replace(**arrays), shape
 
@@ -101,13 +109,32 @@ def check_square(name: str, x, n: int | None = None) -> jax.Array:
 
 
 def flat(p: EngineParams) -> EngineParams:
-    """Prepared parameters reshaped to one batch axis: the kernels work on 1-D batches (structure of arrays)."""
-    return jax.tree.map(lambda x: x.reshape(-1), p)
+    """Prepared parameters reshaped to one batch axis: the kernels work on 1-D batches (structure of arrays).
+    NumPy fields stay NumPy (contiguous copies where broadcast), so no eager JAX operation compiles anything."""
+    return jax.tree.map(lambda x: np.ascontiguousarray(x).reshape(-1) if isinstance(x, np.ndarray) else x.reshape(-1),
+                        p)
 
 
 def unflat(tree, shape: tuple[int, ...]):
-    """Give every leaf of a result computed on `flat` parameters its batch shape back."""
-    return jax.tree.map(lambda y: y.reshape(shape + y.shape[1:]), tree)
+    """Give every leaf of a result computed on `flat` parameters its batch shape back (a reshape of a concrete JAX
+    array on the CPU goes through NumPy without a copy: an eager `jnp.reshape` would compile a program per shape)."""
+
+    def reshape(y):
+        new = shape + y.shape[1:]
+        if y.shape == new:
+            return y
+        if is_concrete(y) and isinstance(y, jax.Array) and _on_cpu(y):
+            return jnp.asarray(np.asarray(y).reshape(new))
+        return y.reshape(new)
+
+    return jax.tree.map(reshape, tree)
+
+
+def _on_cpu(y) -> bool:
+    try:
+        return all(d.platform == "cpu" for d in y.devices())
+    except Exception:
+        return False
 
 
 def complex_dtype(*dtypes):

@@ -28,6 +28,8 @@ class EngineParams:
         kappa_h: tunnelling $\kappa_h \sigma_x^{(h)}$ on the hot qubit (eq 19).
         kappa_c: tunnelling $\kappa_c \sigma_x^{(c)}$ on the cold qubit (eq 19).
         bath: "bosonic" (the paper, eq 4) or "fermionic"; a static field (part of the jit cache key).
+        master_equation: "local" (the paper, eq 3) or "global" (secular, in the eigenbasis of the full H; computed by
+            `observables` through `Network.from_engine`, see `jaxengine._generator.network`); static.
 
     Examples:
         >>> import jaxengine as je
@@ -48,12 +50,18 @@ class EngineParams:
     kappa_h: jax.Array | float = 0.0
     kappa_c: jax.Array | float = 0.0
     bath: str = dataclasses.field(default="bosonic", metadata=dict(static=True))
+    master_equation: str = dataclasses.field(default="local", metadata=dict(static=True))
 
     def __post_init__(self):
         # Only the static field is checked here: pytree unflattening rebuilds the class with arbitrary leaves
         # (tracers, None, sentinels), so numeric checks live in `_checks.prepare`.
         if self.bath not in BATHS:
             raise ValueError(f"Argument `bath` must be one of {BATHS}, but is bath={self.bath!r}.")
+        if self.master_equation not in ("local", "global"):
+            raise ValueError(
+                "Argument `master_equation` must be 'local' or 'global', but is "
+                f"master_equation={self.master_equation!r}."
+            )
 
     @property
     def eps_c(self):

@@ -11,12 +11,14 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from .. import _fused, _kernel, _model
+from .. import _compile, _fused, _kernel, _model
 from .._analytic import Observables, _closed, witness_ratio
-from .._checks import check_square, complex_dtype, flat, prepare
+from .._checks import check_square, complex_dtype, flat, prepare, unflat
 from .._liouvillian import _dag
 from .._params import EngineParams
+from .._solve import compact
 from .._steady import raise_if_failed
+from .network import Network, negativity_cut, network_observables
 
 
 def partial_transpose(rho, site: str = "c"):
@@ -33,11 +35,12 @@ def _pt_eigenvalues(rho):
     return jnp.linalg.eigvalsh(partial_transpose(rho))
 
 
-def negativity(rho):
+def negativity(rho, *, cut=None):
     r"""Negativity $N(\rho) = \sum_{\lambda_i < 0}|\lambda_i|$ over the spectrum of the partial transpose (eq 14).
 
     Args:
-        rho (array of shape (..., 4, 4)): two-qubit density matrices.
+        rho (array of shape (..., 4, 4)): two-qubit density matrices; with `cut`, n-qubit ones (..., 2^n, 2^n).
+        cut (tuple of int, optional): the qubits on one side of the bipartition (`negativity_cut`); None: two qubits.
 
     Returns:
         (array of shape (...)) values in $[0, 1/2]$.
@@ -48,6 +51,8 @@ def negativity(rho):
         >>> round(float(je.negativity(jnp.outer(bell, bell))), 12)
         0.5
     """
+    if cut is not None:
+        return negativity_cut(rho, cut)
     lam = _pt_eigenvalues(rho)
     return jnp.sum(jnp.maximum(-lam, 0), axis=-1)
 
@@ -116,32 +121,81 @@ def check_kernel(kernel) -> str:
     return kernel
 
 
-@functools.partial(_kernel.jit, static_argnames=("kernel",))
-def _observables_impl(p: EngineParams, kernel: str = "xla") -> Observables:
-    # One batch-last solve and every observable from its real Pauli vector (heat currents as sparse bilinear forms,
-    # PT spectrum and concurrence by batch-last Jacobi): no LAPACK call per point, see `_kernel`. The fused kernel
-    # (`_fused`, GPU only) runs the same code as one Pallas kernel over the whole batch.
+FIELDS = Observables._fields
+ALWAYS = ("residual", "ok")  # every call returns the health of each point
+
+
+def check_fields(fields) -> tuple[str, ...]:
+    """The `fields` argument of `observables` and `scan`: None (everything), a name, or a sequence of names; returned
+    as a tuple in the canonical order of `Observables`, with `residual` and `ok` always included."""
+    if fields is None:
+        return FIELDS
+    names = (fields,) if isinstance(fields, str) else fields
+    try:
+        names = tuple(names)
+    except TypeError:
+        raise ValueError(
+            f"Argument `fields` must be None, a field name or a sequence of them, but is {fields!r}."
+        ) from None
+    unknown = [f for f in names if f not in FIELDS]
+    if unknown or not names:
+        raise ValueError(f"Argument `fields` must name fields of Observables {FIELDS}, but is fields={fields!r}.")
+    return tuple(f for f in FIELDS if f in names or f in ALWAYS)
+
+
+# Batches of at least this many points run the unrolled kernel (`_kernel`, the throughput path: ~10 s to compile
+# once, then ~1.5e6 points/s on 2 cores); smaller ones run the compact program of `_solve.compact` (compiles in well
+# under a second, ~5e4 points/s). The choice depends on the batch size only, so a given call always takes the same
+# path (eager or traced). Below it, the compact program finishes before the kernel would have compiled.
+THROUGHPUT_MIN = 1 << 16
+
+
+def path_for(n: int) -> str:
+    """"compact" or "throughput": the program that computes a flat batch of n points."""
+    return "throughput" if n >= THROUGHPUT_MIN else "compact"
+
+
+def _impl(p: EngineParams, kernel: str = "xla", fields: tuple = FIELDS, path: str | None = None) -> Observables:
+    # flat parameters -> Observables with the requested fields (None elsewhere). The throughput path solves in
+    # blocks with the unrolled batch-last kernel (no LAPACK call per point, see `_kernel`), the compact path with
+    # dense LAPACK calls (`_solve.compact`); the fused kernel (`_fused`, GPU only) runs the throughput code as one
+    # Pallas kernel. Unrequested outputs are not returned, so XLA removes whatever computes only them.
+    path = path_for(p.eps_h.shape[0]) if path is None else path
     if kernel == "fused":
         o = _fused.fused_observables(p, interpret=jax.default_backend() != "gpu")
+    elif path == "compact":
+        o = compact.observables(_model._coefficients(p, axis=-1), fields)
     else:
         o = _kernel.blocked(_kernel.fast_observables, p)
-    J = o["Q_h"] - o["Q_c"]
-    J_c = _closed(p)["J_c"]  # parameters only (eq 18), independent of kappa
-    return Observables(
-        o["rho"],
-        o["Q_h"],
-        o["Q_c"],
-        J,
-        o["negativity"],
-        o["concurrence"],
-        J_c,
-        witness_ratio(J, J_c),
-        o["residual"],
-        o["ok"],
+    want = set(fields)
+    J = o["Q_h"] - o["Q_c"] if want & {"J", "witness"} else None
+    J_c = _closed(p)["J_c"] if want & {"J_c", "witness"} else None  # parameters only (eq 18), independent of kappa
+    values = dict(o, J=J, J_c=J_c, witness=witness_ratio(J, J_c) if "witness" in want else None)
+    return Observables(*(values[f] if f in want else None for f in FIELDS))
+
+
+_observables_impl = _kernel.jit(_impl, static_argnames=("kernel", "fields", "path"))
+_compact_bucketed = _compile.bucketed(
+    functools.partial(_impl, path="compact"), name="observables_compact", static_argnames=("kernel", "fields")
+)
+_throughput_jit = jax.jit(functools.partial(_impl, path="throughput"), static_argnames=("kernel", "fields"))
+
+
+def _throughput_chunk(p, kernel: str, fields: tuple):
+    """The throughput program on one fixed-size chunk (`_kernel.split_over_threads`), from the executable cache."""
+    if _compile.is_traced(p):  # jax.eval_shape of the output structure
+        return _throughput_jit(p, kernel=kernel, fields=fields)
+    exe = _compile.executable(
+        "observables_throughput",
+        _throughput_jit,
+        (p,),
+        dict(kernel=kernel, fields=fields),
+        _kernel.COMPILER_OPTIONS if jax.default_backend() == "cpu" else None,
     )
+    return exe(p)
 
 
-def observables(p: EngineParams, *, throw: bool = True, kernel: str = "xla") -> Observables:
+def observables(p: EngineParams, *, throw: bool = True, kernel: str = "xla", fields=None) -> Observables:
     r"""Exact numerical steady state of the engine and every observable of the paper, valid for any kappa.
 
     Args:
@@ -150,9 +204,18 @@ def observables(p: EngineParams, *, throw: bool = True, kernel: str = "xla") -> 
         kernel: "xla" (default): the kernel of `_kernel`, in blocks. "fused": EXPERIMENTAL, GPU only: the same
             computation as one Pallas (Triton) kernel that keeps every intermediate on the chip (`_fused`); it has
             not yet been run on a GPU by us, see `bench/gpu.sh`.
+        fields: None (everything), or the names of the `Observables` fields to compute, e.g. `("J", "negativity")`:
+            only those (and what they need) are computed, the others are None; `residual` and `ok` always come.
 
     Returns:
         `Observables(rho, Q_h, Q_c, J, negativity, concurrence, J_c, witness, residual, ok)`.
+
+    Two programs compute it, chosen by the number of points n (the same for eager and traced calls):
+    below `THROUGHPUT_MIN` (65 536) a compact program (`_solve.compact`: dense LU with one refinement step and
+    LAPACK eigenvalues) that compiles in well under a second; from there on the unrolled kernel of `_kernel`
+    (~10 s to compile once, then ~30x faster per point). Both agree to ~1e-14. Eager calls pad the batch to a few
+    bucket sizes (or fixed-size chunks), so a new batch shape compiles nothing new, and keep the executables in a
+    disk cache (`jaxengine._compile`) for later processes.
 
     Examples:
         >>> import jaxengine as je
@@ -160,9 +223,23 @@ def observables(p: EngineParams, *, throw: bool = True, kernel: str = "xla") -> 
         >>> f"J = {float(o.J):.10e}, N = {float(o.negativity):.10e}"
         'J = 1.9948078937e-04, N = 8.9722638102e-04'
     """
+    if isinstance(p, Network) or getattr(p, "master_equation", "local") != "local":
+        return network_observables(p, throw=throw)  # n qubits or the global ME (issue 18, `.network`)
     check_kernel(kernel)
+    fields = check_fields(fields)
     p, shape = prepare(p)
-    out = _kernel.split_over_threads(functools.partial(_observables_impl, kernel=kernel), flat(p), shape)
+    p = flat(p)
+    n = p.eps_h.shape[0]
+    if _compile.is_traced(p):  # inside the user's jit/grad/vmap: part of the user's program, path by size
+        out = unflat(_observables_impl(p, kernel=kernel, fields=fields), shape)
+    elif kernel == "fused":
+        out = _kernel.split_over_threads(functools.partial(_observables_impl, kernel=kernel, fields=fields), p, shape)
+    elif path_for(n) == "throughput":  # fixed-size chunks: one executable whatever the batch shape
+        chunk = _kernel.CHUNK_BLOCKS * _kernel.block_size()
+        f = functools.partial(_throughput_chunk, kernel=kernel, fields=fields)
+        out = _kernel.split_over_threads(f, p, shape, chunk=chunk)
+    else:  # buckets of the compact program
+        out = unflat(_compact_bucketed(p, kernel=kernel, fields=fields), shape)
     if throw:
         raise_if_failed(out.ok, "observables")
     return out

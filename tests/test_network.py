@@ -1,0 +1,374 @@
+"""`Network` (n qubits, local and global master equations) against independent references.
+
+References: the two-qubit engine's own kernel (`observables(EngineParams)`, itself tested against NumPy/mpmath/QuTiP);
+QuTiP `steadystate` of operators built here by hand with NumPy Kronecker products (not with jaxengine); QuTiP's
+Bloch-Redfield tensor with its secular cutoff; the Gibbs state `scipy.linalg.expm(-H/T)`; NumPy partial transposes.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import qutip as qt
+import scipy.linalg as sl
+from helpers import random_params
+
+import jaxengine as je
+
+SP = np.array([[0, 1], [0, 0]], complex)  # sigma+ = |1><0| with |1> = (1, 0)
+SM = SP.T.copy()
+SX = np.array([[0, 1], [1, 0]], complex)
+
+
+def op(o, j, n):
+    """Single-qubit operator o on qubit j of n (qubit 0 = left Kronecker factor)."""
+    out = np.eye(1, dtype=complex)
+    for q in range(n):
+        out = np.kron(out, o if q == j else np.eye(2))
+    return out
+
+
+def occupation(x, bath):
+    if bath == "bosonic":
+        return 1 / np.expm1(x), 1 / np.expm1(x) + 1
+    f = 1 / (np.exp(x) + 1)
+    return f, 1 - f
+
+
+def np_network(eps, g, kappa, gamma, T, mu, bath):
+    """(H, [[c_ops of bath j]]) built by hand: local master equation, rates at the bare gaps."""
+    n = len(eps)
+    H = sum(eps[j] * op(SP @ SM, j, n) + kappa[j] * op(SX, j, n) for j in range(n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            H = H + g[i][j] * (op(SP, i, n) @ op(SM, j, n) + op(SM, i, n) @ op(SP, j, n))
+    baths = []
+    for j in range(n):
+        if gamma[j] == 0:
+            baths.append([])
+            continue
+        up, down = occupation((eps[j] - mu[j]) / T[j], bath) if T[j] > 0 else (0.0, 1.0)
+        baths.append([np.sqrt(gamma[j] * up) * op(SP, j, n), np.sqrt(gamma[j] * down) * op(SM, j, n)])
+    return H, baths
+
+
+def qutip_steady(H, baths):
+    dims = [[2] * int(np.log2(H.shape[0]))] * 2
+    c_ops = [qt.Qobj(a, dims=dims) for b in baths for a in b]
+    return qt.steadystate(qt.Qobj(H, dims=dims), c_ops).full()
+
+
+def currents(O, baths, rho):
+    """Tr[O D_j rho] per bath."""
+    out = []
+    for b in baths:
+        q = 0.0
+        for a in b:
+            ada = a.conj().T @ a
+            q += np.trace(O @ (a @ rho @ a.conj().T - 0.5 * (ada @ rho + rho @ ada))).real
+        out.append(q)
+    return np.array(out)
+
+
+def pair_state(rho, i, j, n):
+    return qt.Qobj(rho, dims=[[2] * n] * 2).ptrace([i, j])
+
+
+def np_pair_negativity(r):
+    pt = r.full().reshape(2, 2, 2, 2).transpose(0, 3, 2, 1).reshape(4, 4)
+    return np.sum(np.maximum(-np.linalg.eigvalsh(pt), 0))
+
+
+def stack_networks(nets, bath, master_equation="local"):
+    fields = {k: np.stack([np.asarray(d[k], float) for d in nets]) for k in ("eps", "g", "kappa", "gamma", "T", "mu")}
+    return je.Network(**fields, bath=bath, master_equation=master_equation)
+
+
+def network(n, edges, rng, *, kappa=0.0, detune=0.0, fermionic=False):
+    eps = 1.0 + detune * rng.uniform(-1, 1, n)
+    g = np.zeros((n, n))
+    for i, j in edges:
+        g[i, j] = g[j, i] = rng.uniform(0.005, 0.02)
+    return dict(
+        eps=eps,
+        g=g,
+        kappa=kappa * rng.uniform(-1, 1, n),
+        gamma=rng.uniform(2e-3, 1e-2, n),
+        T=np.concatenate([[rng.uniform(0.8, 2.0)], rng.uniform(0.05, 0.15, n - 1)]),
+        mu=(np.concatenate([[0.6], rng.uniform(-0.6, -0.2, n - 1)]) if fermionic else np.zeros(n)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------- n = 2
+
+
+@pytest.mark.parametrize("bath", ["bosonic", "fermionic"])
+def test_from_engine_equals_engine(bath):
+    p = random_params(np.random.default_rng(3), 6, bath=bath)
+    o = je.observables(p)
+    on = je.observables(je.Network.from_engine(p))
+    np.testing.assert_allclose(on.rho, o.rho, rtol=0, atol=1e-12)
+    for got, want in ((on.Q[:, 0], o.Q_h), (on.Q[:, 1], o.Q_c)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-20)
+    np.testing.assert_allclose(on.negativity[:, 0, 1], o.negativity, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(on.concurrence[:, 0, 1], o.concurrence, rtol=1e-10, atol=1e-13)
+    assert (o.negativity > 0).any() and np.all(on.negativity[:, [0, 1], [0, 1]] == 0)
+    assert on.ok.all() and on.rho.shape == (6, 4, 4) and on.Q.shape == (6, 2)
+
+
+# ---------------------------------------------------------------------------------------------------------- n = 3
+
+
+@pytest.fixture(scope="module")
+def local3():
+    """Two batches of four 3-qubit networks (bosonic; fermionic with a mu bias) and their QuTiP references."""
+    rng = np.random.default_rng(7)
+    shapes = [
+        dict(edges=[(0, 1), (1, 2)]),  # chain
+        dict(edges=[(0, 1), (1, 2), (0, 2)]),  # triangle
+        dict(edges=[(0, 1), (1, 2)], detune=0.03),
+        dict(edges=[(0, 1), (1, 2), (0, 2)], kappa=0.05, detune=0.02),
+    ]
+    out = {}
+    for bath in ("bosonic", "fermionic"):
+        nets = [network(3, rng=rng, fermionic=bath == "fermionic", **s) for s in shapes]
+        o = je.observables(stack_networks(nets, bath))
+        refs = []
+        for d in nets:
+            H, baths = np_network(*(d[k] for k in ("eps", "g", "kappa", "gamma", "T", "mu")), bath)
+            rho = qutip_steady(H, baths)
+            number = sum(op(SP @ SM, j, 3) for j in range(3))
+            refs.append((H, baths, rho, currents(H, baths, rho), currents(number, baths, rho)))
+        out[bath] = (nets, o, refs)
+    return out
+
+
+@pytest.mark.parametrize("bath", ["bosonic", "fermionic"])
+def test_local_n3_against_qutip(local3, bath):
+    nets, o, refs = local3[bath]
+    assert o.ok.all()
+    for b, (_, _, rho, Q, I) in enumerate(refs):
+        np.testing.assert_allclose(o.rho[b], rho, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(o.Q[b], Q, rtol=1e-10, atol=1e-16)
+        np.testing.assert_allclose(o.particle_current[b], I, rtol=1e-10, atol=1e-16)
+        assert abs(float(o.Q[b].sum())) < 1e-13 * np.abs(Q).max()  # first law with the full H
+        for i, j in ((0, 1), (1, 2), (0, 2)):
+            r = pair_state(rho, i, j, 3)
+            np.testing.assert_allclose(o.negativity[b, i, j], np_pair_negativity(r), rtol=1e-8, atol=1e-12)
+            np.testing.assert_allclose(o.concurrence[b, i, j], qt.concurrence(r), rtol=1e-8, atol=1e-12)
+    assert (o.negativity > 1e-5).any()  # the comparison includes entangled pairs
+
+
+def test_entropy_production_local_and_first_law(local3):
+    nets, o, refs = local3["fermionic"]
+    for b, d in enumerate(nets):
+        heat = np.asarray(o.Q[b]) - d["mu"] * np.asarray(o.particle_current[b])
+        np.testing.assert_allclose(o.entropy_production[b], -np.sum(heat / d["T"]), rtol=1e-10, atol=1e-18)
+
+
+@pytest.mark.slow
+def test_local_n4_against_qutip():
+    rng = np.random.default_rng(11)
+    nets = [
+        network(4, [(0, 1), (1, 2), (2, 3)], rng, kappa=0.03),  # chain
+        network(4, [(0, 1), (1, 2), (2, 3), (3, 0)], rng, detune=0.02),  # ring
+    ]
+    for bath in ("bosonic", "fermionic"):
+        if bath == "fermionic":
+            nets = [network(4, [(0, 1), (1, 2), (2, 3), (3, 0)], rng, fermionic=True, kappa=0.02)] * 2
+        o = je.observables(stack_networks(nets, bath))
+        for b, d in enumerate(nets):
+            H, baths = np_network(*(d[k] for k in ("eps", "g", "kappa", "gamma", "T", "mu")), bath)
+            rho = qutip_steady(H, baths)
+            np.testing.assert_allclose(o.rho[b], rho, rtol=0, atol=1e-10)
+            np.testing.assert_allclose(o.Q[b], currents(H, baths, rho), rtol=1e-10, atol=1e-16)
+            for i in range(4):
+                for j in range(i + 1, 4):
+                    r = pair_state(rho, i, j, 4)
+                    np.testing.assert_allclose(o.negativity[b, i, j], np_pair_negativity(r), rtol=1e-8, atol=1e-12)
+                    np.testing.assert_allclose(o.concurrence[b, i, j], qt.concurrence(r), rtol=1e-8, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------- global ME
+
+
+def random_global(rng, B, n=3, *, equal_T=None):
+    nets = []
+    for _ in range(B):
+        g = np.zeros((n, n))
+        for i in range(n):
+            for j in range(i + 1, n):
+                g[i, j] = g[j, i] = rng.uniform(0.05, 0.25)
+        nets.append(
+            dict(
+                eps=rng.uniform(0.7, 1.5, n),
+                g=g,
+                kappa=rng.uniform(-0.15, 0.15, n),
+                gamma=rng.uniform(2e-5, 1e-4, n),
+                T=np.full(n, equal_T) if equal_T else rng.uniform(0.1, 1.5, n),
+                mu=np.zeros(n),
+            )
+        )
+    return nets
+
+
+@pytest.fixture(scope="module")
+def global3():
+    rng = np.random.default_rng(5)
+    gibbs = random_global(rng, 8, equal_T=0.4)
+    hot_cold = random_global(rng, 8)
+    return (
+        (gibbs, je.observables(stack_networks(gibbs, "bosonic", "global"), throw=False)),
+        (hot_cold, je.observables(stack_networks(hot_cold, "bosonic", "global"), throw=False)),
+    )
+
+
+def test_global_gibbs_at_equal_temperature(global3):
+    nets, o = global3[0]
+    assert o.ok.all()
+    for b, d in enumerate(nets):
+        H, _ = np_network(d["eps"], d["g"], d["kappa"], d["gamma"], d["T"], d["mu"], "bosonic")
+        gibbs = sl.expm(-H / d["T"][0])
+        np.testing.assert_allclose(o.rho[b], gibbs / np.trace(gibbs), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(o.Q, 0, atol=1e-16)
+
+
+def test_global_entropy_production_nonnegative_and_first_law(global3):
+    nets, o = global3[1]
+    ok = np.asarray(o.ok)
+    assert ok.sum() >= 6  # a point whose Bohr frequencies fall in the grey zone (between one and ten rates) is flagged
+    sigma = np.asarray(o.entropy_production)[ok]
+    assert (sigma > 0).all() and (sigma > 1e-8 * np.abs(np.asarray(o.Q)[ok]).max()).all()
+    np.testing.assert_allclose(o.Q.sum(-1), 0, atol=1e-12 * np.abs(o.Q).max())  # roundoff of Tr[H D rho]
+
+
+def test_global_against_qutip_bloch_redfield(global3):
+    nets, o = global3[1]
+
+    def spectrum(gamma, T):
+        # flat spectral density: emission gamma (1 + n_B) for w > 0, absorption gamma n_B(|w|), nothing at w = 0
+        return lambda w: gamma * (1 + 1 / np.expm1(w / T)) if w > 0 else (gamma / np.expm1(-w / T) if w < 0 else 0.0)
+
+    for b in np.flatnonzero(o.ok)[:2]:
+        d = nets[b]
+        H, _ = np_network(d["eps"], d["g"], d["kappa"], d["gamma"], d["T"], d["mu"], "bosonic")
+        dims = [[2] * 3] * 2
+        a_ops = [[qt.Qobj(op(SX, j, 3), dims=dims), spectrum(d["gamma"][j], d["T"][j])] for j in range(3)]
+        R = qt.bloch_redfield_tensor(qt.Qobj(H, dims=dims), a_ops, fock_basis=True)  # secular cutoff 0.1 (default)
+        np.testing.assert_allclose(o.rho[b], qt.steadystate(R).full(), rtol=0, atol=1e-10)
+
+
+def test_engine_global_equals_local_as_g_to_0():
+    # Bohr frequencies eps +- g closer than the largest rate are one group: the global ME is then the local one
+    g = np.array([1e-5, 1e-4, 1e-3])
+    p = je.EngineParams(T_h=0.7, g=g)
+    glob = je.observables(p.replace(master_equation="global"))
+    loc = je.observables(p)
+    assert isinstance(glob, je.Observables)
+    np.testing.assert_allclose(glob.rho, loc.rho, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(glob.J, loc.J, rtol=1e-9)
+    np.testing.assert_allclose(glob.negativity, loc.negativity, rtol=1e-9)
+
+
+def test_engine_global_gibbs():
+    # rates small against the splitting of the Bohr frequencies that kappa lifts (else they are grouped, see module)
+    p = je.EngineParams(
+        T_h=0.3,
+        T_c=0.3,
+        g=0.2,
+        delta=0.1,
+        kappa_h=0.05,
+        kappa_c=-0.03,
+        gamma_h=1e-5,
+        gamma_c=2e-5,
+        master_equation="global",
+    )
+    o = je.observables(p)
+    H = je.hamiltonian(p.replace(master_equation="local"))
+    gibbs = sl.expm(-np.asarray(H) / 0.3)
+    np.testing.assert_allclose(o.rho, gibbs / np.trace(gibbs), rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------- cuts
+
+
+def test_negativity_cut():
+    rng = np.random.default_rng(0)
+    ghz = np.zeros(8)
+    ghz[[0, 7]] = 1 / np.sqrt(2)
+    w = np.zeros(8)
+    w[[1, 2, 4]] = 1 / np.sqrt(3)
+    a = rng.normal(size=(8, 8)) + 1j * rng.normal(size=(8, 8))
+    mixed = a @ a.conj().T
+    mixed /= np.trace(mixed)
+    states = np.stack([np.outer(ghz, ghz), np.outer(w, w), mixed]).astype(complex)
+    for cut in ((0,), (1,), (2,), (0, 2)):
+        got = je.negativity(states, cut=cut)
+        axes = list(range(6))
+        for q in cut:
+            axes[q], axes[3 + q] = axes[3 + q], axes[q]
+        pt = states.reshape(3, *(2,) * 6).transpose(0, *(1 + np.array(axes))).reshape(3, 8, 8)
+        want = np.sum(np.maximum(-np.linalg.eigvalsh(pt), 0), axis=-1)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(je.negativity(states[:1], cut=(0,)), 0.5, rtol=1e-12)  # GHZ: 1/2 across any cut
+    np.testing.assert_allclose(
+        je.negativity(states[1:2], cut=(0,)), np.sqrt(2) / 3, rtol=1e-12
+    )  # W: sqrt(l1 l2) of its Schmidt weights 1/3, 2/3
+    bell = np.array([1, 0, 0, 1]) / np.sqrt(2)
+    assert float(je.negativity(np.outer(bell, bell))) == pytest.approx(0.5, abs=1e-14)  # 2-qubit default unchanged
+
+
+# ---------------------------------------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        (dict(g=[[0, 0.1, 0], [0.2, 0, 0], [0, 0, 0]]), r"`g` must be symmetric, but got g\[0, 1\]=0.1 and g\[1, 0\]"),
+        (dict(g=[[0.1, 0, 0], [0, 0, 0], [0, 0, 0]]), r"`g` must be zero on the diagonal, but got g=0.1 at index"),
+        (dict(g={(1, 1): 0.1}), r"`g` must have a zero diagonal.*g\[\(1, 1\)\]=0.1"),
+        (dict(T=[1.0, 2.0]), r"`T` must be a scalar or have shape \(..., 3\).*has shape \(2,\)"),
+        (dict(g=np.zeros((2, 2))), r"`g` must have shape \(..., 3, 3\).*\(2, 2\)"),
+        (dict(gamma=[1e-3, -1e-3, 0]), r"`gamma` must be non-negative, but got gamma=-0.001 at index \(1,\)"),
+        (dict(T=[1.0, -0.1, 1.0]), r"`T` must be non-negative, but got T=-0.1 at index \(1,\)"),
+        (dict(mu=[0.1, 0, 0]), r"`mu` must be 0 for a bosonic bath.*mu=0.1 at index \(0,\)"),
+        (dict(eps=[1.0]), r"`eps` must have shape \(..., n\) with n >= 2"),
+        (dict(master_equation="redfield"), r"`master_equation` must be one of"),
+    ],
+)
+def test_errors(changes, match):
+    base = dict(eps=[1.0, 1.0, 1.0], g=np.zeros((3, 3)), gamma=1e-3)
+    base.update(changes)
+    with pytest.raises(ValueError, match=match):
+        je.observables(je.Network(**base))
+
+
+def test_engine_global_refused_by_local_only_functions():
+    with pytest.raises(ValueError, match="master_equation='global' is computed by `observables` only"):
+        je.steady_state(je.EngineParams(master_equation="global"))
+    with pytest.raises(ValueError, match="cut"):
+        je.negativity(np.eye(8) / 8, cut=(0, 1, 2))
+
+
+# ---------------------------------------------------------------------------------------------------------- gradients
+
+
+@pytest.mark.parametrize("master_equation", ["local", pytest.param("global", marks=pytest.mark.slow)])
+def test_gradients_against_finite_differences(master_equation):
+    from jax.test_util import check_grads
+
+    g = np.array([[0, 0.08, 0.05], [0.08, 0, 0.06], [0.05, 0.06, 0]])
+    base = je.Network(
+        eps=[1.0, 1.05, 0.95],
+        g=g,
+        kappa=[0.02, 0, 0.01],
+        gamma=[2e-3, 1e-3, 3e-3],
+        T=[0.9, 0.4, 0.1],
+        master_equation=master_equation,
+    )
+
+    def f(T, gval, kappa):
+        o = je.observables(base.replace(T=T, g=g * gval, kappa=kappa), throw=False)
+        return o.Q[0] * 1e3 + o.entropy_production * 1e3 + o.concurrence[0, 1] + jnp.real(o.rho[0, 3])
+
+    check_grads(jax.jit(f), (np.array([0.9, 0.4, 0.1]), 1.0, np.array([0.02, 0.0, 0.01])), order=1, modes=("fwd", "rev"))
