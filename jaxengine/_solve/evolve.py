@@ -361,3 +361,105 @@ def relaxation(p) -> Relaxation:
     """
     p, shape = prepare(p)
     return unflat(relaxation_impl(flat(p)), shape)
+
+
+class TimeTo(NamedTuple):
+    r"""Result of `time_to`.
+
+    Attributes:
+        time: (array of shape (...)) first time at which the observable reaches `fraction` of its steady-state
+            value (nan where it does not within `t_max`, or where the steady-state value is 0).
+        ok: (bool array of shape (...)) a crossing was found and bracketed to roundoff.
+    """
+
+    time: jax.Array
+    ok: jax.Array
+
+
+TIME_TO_OBSERVABLES = ("negativity", "concurrence", "J", "Q_h", "Q_c", "witness")
+
+
+def _run_per_engine(p, x0, times, mode, squarings, t0=None, h=None):
+    """evolve_impl on flat inputs with per-engine times (B, T) (mode "any") or per-engine t0, h (mode "uniform")."""
+    B, T = times.shape
+    dtype = p.eps_h.dtype
+    zeros = jnp.zeros((B,), dtype)
+    t0 = zeros if t0 is None else t0
+    h = zeros if h is None else h
+    return evolve_impl((p, x0, times, t0, h), mode=mode, squarings=squarings, from_zero=False)
+
+
+def time_to(p, observable: str = "negativity", fraction: float = 0.5, *, rho0=None, t_max=None, n_scan: int = 256):
+    r"""First time at which `observable` reaches `fraction` of its steady-state value, starting from `rho0`.
+
+    $$t^* = \min\{t \ge 0 : O(t)/O_{ss} \ge f\}.$$
+
+    The trajectory is sampled at `n_scan` evenly spaced times in $[0, t_{\max}]$ (default $t_{\max} = 30/\Delta$,
+    thirty relaxation times, per point), and the first sampled crossing is then bisected to roundoff with `evolve`
+    at one time per point. Oscillations faster than the sampling step ($t_{\max}/n_{scan}$; at $\kappa \ne 0$
+    they have period ~$2\pi/\varepsilon$) can hide an earlier crossing: raise `n_scan` or lower `t_max` if that
+    matters. Not differentiable as a whole (an eager search); its derivative is that of the implicit function
+    theorem, $dt^*/d\theta = -\partial_\theta O/\partial_t O$, both available from `jax.jacfwd` of `evolve`.
+
+    Args:
+        p: parameters, any batch shape (concrete).
+        observable: one of "negativity", "concurrence", "J", "Q_h", "Q_c", "witness".
+        fraction: the fraction f of the steady-state value.
+        rho0 (array of shape (..., 4, 4), optional): initial states (default |00>).
+        t_max: end of the search (a number, or an array of the batch shape); default 30 relaxation times.
+        n_scan: samples of the first pass.
+
+    Returns:
+        `TimeTo(time, ok)`, each of the batch shape.
+
+    Examples:
+        >>> import jaxengine as je
+        >>> r = je.time_to(je.EngineParams(T_h=0.7), "negativity", 0.5)
+        >>> f"{float(r.time):.4f}", bool(r.ok)
+        ('0.0000', True)
+    """
+    from .._observables import observables  # the steady state's observables (a layer above: imported lazily)
+
+    if observable not in TIME_TO_OBSERVABLES:
+        raise ValueError(f"Argument `observable` must be one of {TIME_TO_OBSERVABLES}, but is {observable!r}.")
+    if not np.isfinite(fraction):
+        raise ValueError(f"Argument `fraction` must be a finite number, but is fraction={fraction!r}.")
+    if int(n_scan) < 2:
+        raise ValueError(f"Argument `n_scan` must be >= 2, but is n_scan={n_scan!r}.")
+    pf, x0, shape = _broadcast(p, rho0)
+    B = x0.shape[0]
+    dtype = pf.eps_h.dtype
+    ss = observables(pf, throw=False)
+    o_ss = np.asarray(getattr(ss, observable))
+    if t_max is None:
+        t_max = np.asarray(relaxation_impl(pf).time) * 30.0
+    t_max = np.broadcast_to(np.asarray(t_max, dtype=float), shape).reshape(-1)
+    if not np.all(np.isfinite(t_max) & (t_max > 0)):
+        raise ValueError("Argument `t_max` must be finite and > 0 (or the relaxation time is not finite).")
+    norm1 = np.max(norm1_bound(_model._coefficients(pf)))
+    squarings = max(4, -(-int(squarings_needed(norm1 * np.max(t_max))) // 4) * 4)
+    slots = time_bucket(int(n_scan))
+    h = t_max / (n_scan - 1)
+    scan = _run_per_engine(
+        pf, x0, jnp.zeros((B, slots), dtype), "uniform", squarings, jnp.zeros((B,), dtype), jnp.asarray(h, dtype)
+    )
+    ratio = np.asarray(getattr(scan, observable))[:, :n_scan] / np.where(o_ss != 0, o_ss, np.nan)[:, None]
+    above = ratio >= fraction
+    found = above.any(axis=1) & (o_ss != 0)
+    k = np.argmax(above, axis=1)
+    lo = np.where(k > 0, (k - 1) * h, 0.0)
+    hi = np.where(k > 0, k * h, 0.0)
+    done = ~found | (k == 0)
+    for _ in range(200):  # bisection to roundoff, one evolve per iteration at the midpoints
+        active = ~done & (hi - lo > 4 * np.finfo(float).eps * np.maximum(hi, 1e-300))
+        if not active.any():
+            break
+        mid = np.where(active, 0.5 * (lo + hi), hi)
+        o = _run_per_engine(pf, x0, jnp.asarray(mid[:, None], dtype), "any", squarings)
+        r = np.asarray(getattr(o, observable))[:, 0] / np.where(o_ss != 0, o_ss, np.nan)
+        up = r >= fraction
+        hi = np.where(active & up, mid, hi)
+        lo = np.where(active & ~up, mid, lo)
+    time = np.where(found, hi, np.nan)
+    ok = found & np.asarray(ss.ok)
+    return TimeTo(jnp.asarray(time.reshape(shape)), jnp.asarray(ok.reshape(shape)))
