@@ -371,4 +371,6 @@ def test_gradients_against_finite_differences(master_equation):
         o = je.observables(base.replace(T=T, g=g * gval, kappa=kappa), throw=False)
         return o.Q[0] * 1e3 + o.entropy_production * 1e3 + o.concurrence[0, 1] + jnp.real(o.rho[0, 3])
 
-    check_grads(jax.jit(f), (np.array([0.9, 0.4, 0.1]), 1.0, np.array([0.02, 0.0, 0.01])), order=1, modes=("fwd", "rev"))
+    check_grads(
+        jax.jit(f), (np.array([0.9, 0.4, 0.1]), 1.0, np.array([0.02, 0.0, 0.01])), order=1, modes=("fwd", "rev")
+    )
