@@ -453,6 +453,13 @@ def optimise(
         `OptimiseResult(params, value, history)`: the best `EngineParams` (scalars), the objective there (for
         "negativity", N itself) and the per-step objective of every start, shape (steps, starts).
     """
+    from ._models.network import Network
+
+    if isinstance(base, Network):  # field paths such as "T[0]", "g[0,1]" (issue 18, `_network_apps`)
+        from ._network_apps import network_optimise
+
+        return network_optimise(objective, base, free=free, bounds=bounds, starts=starts, steps=steps,
+                                optimizer=optimizer, seed=seed)
     base = EngineParams() if base is None else base
     free = [f.strip() for f in free.split(",")] if isinstance(free, str) else list(free)
     if not free:

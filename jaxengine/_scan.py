@@ -717,6 +717,12 @@ def _one_line(error: BaseException) -> str:
 # ------------------------------------------------------------------------------------------------------------ API
 
 
+def _is_network(base) -> bool:
+    from ._models.network import Network
+
+    return isinstance(base, Network)
+
+
 def scan(
     base: EngineParams = EngineParams(),  # noqa: B008 (frozen, hence safe as a default)
     *,
@@ -769,6 +775,10 @@ def scan(
         >>> dict(ds.sizes), round(float(ds.negativity.sel(T_h=1.0, delta=0.0)), 6)
         ({'T_h': 5, 'delta': 2}, 0.002053)
     """
+    if _is_network(base):  # a qubit Network: field-path axes such as "T[0]", in memory (issue 18, `_network_apps`)
+        from ._network_apps import network_scan
+
+        return network_scan(base, axes=axes, out=out, chunk_size=chunk_size, store_rho=store_rho, progress=progress)
     # several processes (jax.distributed): they agree, create the store and finish through `_Processes`
     procs = _Processes() if jax.process_count() > 1 else None
     try:

@@ -374,3 +374,46 @@ def test_gradients_against_finite_differences(master_equation):
     check_grads(
         jax.jit(f), (np.array([0.9, 0.4, 0.1]), 1.0, np.array([0.02, 0.0, 0.01])), order=1, modes=("fwd", "rev")
     )
+
+
+# ---------------------------------------------------------------------------------------------------------- scan
+
+
+def test_scan_network_field_paths():
+    net = je.Network(eps=[1.0, 1.02, 0.98], g={(0, 1): 0.004, (1, 2): 0.004}, gamma=[1e-3, 0, 1e-2], T=[1.0, 0.1, 0.05])
+    T0, g01 = np.array([0.6, 1.2]), np.array([0.002, 0.004, 0.008])
+    ds = je.scan(net, axes={"T[0]": T0, "g[0,1]": g01}, progress=False)
+    assert dict(ds.sizes) == {"T[0]": 2, "g[0,1]": 3, "qubit": 3, "qubit_i": 3, "qubit_j": 3}
+    for a, t in enumerate(T0):
+        for b, g in enumerate(g01):
+            G = np.zeros((3, 3))
+            G[0, 1] = G[1, 0] = g
+            G[1, 2] = G[2, 1] = 0.004
+            d = dict(
+                eps=[1.0, 1.02, 0.98], g=G, kappa=np.zeros(3), gamma=[1e-3, 0, 1e-2], T=[t, 0.1, 0.05], mu=np.zeros(3)
+            )
+            H, baths = np_network(*(d[k] for k in ("eps", "g", "kappa", "gamma", "T", "mu")), "bosonic")
+            rho = qutip_steady(H, baths)
+            np.testing.assert_allclose(ds.Q.values[a, b], currents(H, baths, rho), rtol=1e-10, atol=1e-16)
+            want = np_pair_negativity(pair_state(rho, 1, 2, 3))
+            np.testing.assert_allclose(ds.negativity.values[a, b, 1, 2], want, rtol=1e-8, atol=1e-12)
+    assert (ds.negativity.values[..., 1, 2] > 0).any()
+    with pytest.raises(ValueError, match="Field path 'g\\[1,1\\]'"):
+        je.scan(net, axes={"g[1,1]": [0.1]}, progress=False)
+
+
+@pytest.mark.slow
+def test_optimise_network_against_grid_search():
+    net = je.Network(eps=[1.0, 1.0, 1.0], g={(0, 1): 0.004, (1, 2): 0.004}, gamma=[1e-3, 0, 1e-2], T=[1.0, 0.1, 0.05])
+    bounds = {
+        "g[0,1]": (5e-4, 5e-3),
+        "g[1,2]": (5e-4, 5e-3),
+    }  # N > 0 over most of the box (its gradient is 0 elsewhere)
+    r = je.optimise("negativity[1,2]", net, free="g[0,1],g[1,2]", bounds=bounds, starts=4, steps=150)
+    a, b = np.meshgrid(np.linspace(5e-4, 5e-3, 25), np.linspace(5e-4, 5e-3, 25), indexing="ij")
+    G = np.zeros(a.shape + (3, 3))
+    G[..., 0, 1] = G[..., 1, 0] = a
+    G[..., 1, 2] = G[..., 2, 1] = b
+    best = float(je.observables(net.replace(g=G)).negativity[..., 1, 2].max())
+    assert float(r.value) >= best * (1 - 1e-6)
+    np.testing.assert_allclose(float(je.observables(r.params).negativity[1, 2]), float(r.value), rtol=1e-10)

@@ -170,17 +170,31 @@ def _network_impl(net: Network) -> NetworkObservables:
     return _local_impl(net)
 
 
-# Eager calls run on padded buckets (`_compile`): one executable per (n, bucket, bath, master equation, dtype),
-# whatever the batch shape. The buckets shrink with n: a point's generator has 16^n entries (8 MB at n = 5).
-_PROGRAMS = {
-    "small": _compile.bucketed(_network_impl, name="network_observables"),
-    4: _compile.bucketed(_network_impl, name="network_observables_4", buckets=(8, 256)),
-    "large": _compile.bucketed(_network_impl, name="network_observables_large", buckets=(1, 8)),
-}
+# Eager calls run on padded buckets (`_compile.bucket`, `_compile.pad_batch`): one executable per (n, bucket, bath,
+# master equation, dtype), whatever the batch shape; batches beyond the largest bucket run in chunks of it. The
+# buckets shrink with n: one point's generator has 16^n entries (8 MB at n = 5). The executables stay in jit's
+# in-memory cache; `_compile`'s disk cache is not used here: a deserialised executable of this program crashed the
+# process (segfault in the next eager JAX operation, jax 0.10.2 CPU), reported to the lead.
+_jitted = jax.jit(_network_impl)
+_BUCKETS = {"small": _compile.BUCKETS, 4: (8, 256), "large": (1, 8)}
+
+
+def _run_bucketed(net: Network, buckets) -> NetworkObservables:
+    if _compile.is_traced(net):
+        return _jitted(net)
+    B = net.eps.shape[0]
+    size = _compile.bucket(B, buckets)
+    outs = []
+    for start in range(0, B, size):
+        part = jax.tree.map(lambda v, s=start: np.asarray(v)[s : s + size], net)
+        m = part.eps.shape[0]
+        out = _jitted(_compile.pad_batch(part, size))
+        outs.append(jax.tree.map(lambda y, m=m: y[:m], out) if m < size else out)
+    return outs[0] if len(outs) == 1 else jax.tree.map(lambda *ys: jnp.concatenate(ys), *outs)
 
 
 def _program(n: int):
-    return _PROGRAMS["small" if n <= 3 else 4 if n == 4 else "large"]
+    return functools.partial(_run_bucketed, buckets=_BUCKETS["small" if n <= 3 else 4 if n == 4 else "large"])
 
 
 def network_observables(net, *, throw: bool = True):
