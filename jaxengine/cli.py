@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from ._cli_network import register_network
 from ._cli_scan import register_plot, register_scan
 from ._cli_solvers import register_critical, register_kappa_max, register_optimise
 from ._params import DEFAULTS, NUMERIC_FIELDS
@@ -64,6 +65,7 @@ REGISTER = [
     register_kappa_max,
     register_critical,
     register_optimise,
+    register_network,
 ]
 
 

@@ -417,3 +417,37 @@ def test_optimise_network_against_grid_search():
     best = float(je.observables(net.replace(g=G)).negativity[..., 1, 2].max())
     assert float(r.value) >= best * (1 - 1e-6)
     np.testing.assert_allclose(float(je.observables(r.params).negativity[1, 2]), float(r.value), rtol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_network(tmp_path, capsys):
+    import json
+
+    from jaxengine import cli
+
+    (tmp_path / "m.toml").write_text(
+        'eps = [1.0, 1.02, 0.98]\ngamma = [1e-3, 0.0, 1e-2]\nT = [1.0, 0.1, 0.05]\n[g]\n"0-1" = 0.004\n"1-2" = 0.004\n'
+    )
+    assert cli.main(["network", "--model", str(tmp_path / "m.toml"), "--json", "--csv", str(tmp_path / "o.csv")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    d = dict(
+        eps=[1.0, 1.02, 0.98],
+        g=np.diag([0.004, 0.004], 1) + np.diag([0.004, 0.004], -1),
+        kappa=np.zeros(3),
+        gamma=[1e-3, 0, 1e-2],
+        T=[1.0, 0.1, 0.05],
+        mu=np.zeros(3),
+    )
+    H, baths = np_network(*(d[k] for k in ("eps", "g", "kappa", "gamma", "T", "mu")), "bosonic")
+    rho = qutip_steady(H, baths)
+    np.testing.assert_allclose([q["Q"] for q in out["qubits"]], currents(H, baths, rho), rtol=1e-10, atol=1e-16)
+    np.testing.assert_allclose(out["pairs"][2]["negativity"], np_pair_negativity(pair_state(rho, 1, 2, 3)), rtol=1e-8)
+    assert (tmp_path / "o.csv").read_text().count("\n") == 7
+    # flags: the same model, a table
+    argv = ["network", "--eps", "1,1.02,0.98", "--g", "0-1=0.004", "--g", "1-2=0.004", "--gamma", "1e-3,0,1e-2"]
+    assert cli.main([*argv, "--T", "1,0.1,0.05"]) == 0
+    assert "1-2" in capsys.readouterr().out
+    assert cli.main([*argv, "--T", "1,-0.1,0.05"]) == 2
+    assert "Field `T` must be non-negative" in capsys.readouterr().err
