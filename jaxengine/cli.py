@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from ._cli_dynamics import register_evolve, register_fluctuations
 from ._cli_network import register_network
 from ._cli_scan import register_plot, register_scan
 from ._cli_solvers import register_critical, register_kappa_max, register_optimise
@@ -66,6 +67,8 @@ REGISTER = [
     register_critical,
     register_optimise,
     register_network,
+    register_evolve,
+    register_fluctuations,
 ]
 
 

@@ -176,3 +176,19 @@ def test_counting_and_thermodynamics_gradients(points):
         )
 
     check_grads(f, (jax.numpy.zeros(9),), order=1, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_cli_fluctuations(tmp_path, capsys):
+    import json
+
+    from jaxengine.cli import main
+
+    out = tmp_path / "f.csv"
+    assert main(["fluctuations", "--axis", "T_h=0.5,0.7", "--json", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    cs = je.counting_statistics(je.EngineParams(T_h=np.array([0.5, 0.7])))
+    th = je.thermodynamics(je.EngineParams(T_h=np.array([0.5, 0.7])))
+    np.testing.assert_allclose([r["noise"] for r in rows], cs.noise, rtol=1e-12)
+    np.testing.assert_allclose([r["tur"] for r in rows], th.tur, rtol=1e-12)
+    assert out.read_text().startswith("T_h,mean,noise")

@@ -191,3 +191,38 @@ def test_evolve_gradients(points):
         return jnp.stack([o.Q_h * 1e3, o.J * 1e3, o.rho[..., 1, 2].imag * 1e2])
 
     check_grads(f_time, (t,), order=1, modes=("fwd", "rev"), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_time_to_against_scipy_brentq(points):
+    """time_to against brentq on N(t)/N_ss - f from the SciPy expm reference, and the first sampled crossing."""
+    from scipy.optimize import brentq
+
+    p = point(points, 0)
+    r = je.time_to(p, "negativity", 0.5)
+    H, c_ops = np_model(p)
+    L = np_liouvillian(H, c_ops)
+    v0 = _ground().reshape(-1, order="F")
+    n_ss = float(je.observables(p).negativity)
+
+    def f(t):
+        return np_negativity((sl.expm(L * t) @ v0).reshape(4, 4, order="F")) / n_ss - 0.5
+
+    grid = np.linspace(0, float(r.time) * 1.5, 64)
+    k = np.argmax([f(t) >= 0 for t in grid])  # N(t) rises monotonically from 0 here
+    t_ref = brentq(f, grid[k - 1], grid[k], xtol=1e-12, rtol=1e-14)
+    assert bool(r.ok)
+    np.testing.assert_allclose(float(r.time), t_ref, rtol=1e-9)
+
+
+def test_cli_evolve_matches_evolve(points, generic, capsys):
+    """`jaxengine evolve --json` at the paper's point (the fixture's program: same times, same bucket)."""
+    import json
+
+    from jaxengine.cli import main
+
+    assert main(["evolve", "--times", ",".join(repr(float(t)) for t in TIMES), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["t"] for r in rows] == list(TIMES)
+    np.testing.assert_allclose([r["negativity"] for r in rows], generic.negativity[0], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose([r["J"] for r in rows], generic.J[0], rtol=1e-12)

@@ -33,6 +33,7 @@ modes and to any order. The number of squarings is piecewise constant in $\|At\|
 is that of the approximant, which equals the exact one to the approximant's accuracy.
 """
 
+import threading
 from typing import NamedTuple
 
 import jax
@@ -64,11 +65,17 @@ class Relaxation(NamedTuple):
 
 
 def time_bucket(n: int) -> int:
-    """Number of time slots a program is compiled for: the next of 1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, ..."""
-    b = 1
-    while b < n:
-        b = b * 3 // 2 if b >= 8 and (b & (b - 1)) == 0 else (b * 4 // 3 if b >= 8 else b * 2)
-    return b
+    """Number of time slots a program is compiled for: 1, 2, 4, 8, then multiples of 8 up to 128, then of 32 (every
+    slot costs the observables of one state per engine, so the padding is kept under ~15 %)."""
+    if n <= 8:
+        return 1 << max(0, (n - 1).bit_length())
+    step = 8 if n <= 128 else 32
+    return -(-n // step) * step
+
+
+# Padded engine counts of eager evolve calls: an evolution costs ~100x a steady state, so finer buckets than
+# `_compile.BUCKETS` (at most 2x padding); larger batches run in chunks of the largest, one chunk per core at a time.
+EVOLVE_BUCKETS = (8, 32, 128, 256, 512, 1024, 2048)
 
 
 def plan(theta_norm1, times):
@@ -193,7 +200,10 @@ def observe(theta, x, block=None):
 
 
 @_compile.bucketed(
-    name="evolve", static_argnames=("mode", "squarings", "from_zero"), compiler_options=_kernel.COMPILER_OPTIONS
+    name="evolve",
+    static_argnames=("mode", "squarings", "from_zero"),
+    compiler_options=_kernel.COMPILER_OPTIONS,
+    buckets=EVOLVE_BUCKETS,
 )
 def evolve_impl(batch, *, mode, squarings, from_zero):
     """`Observables` of shape (B, T) for batch = (flat prepared p (B,), x0 (B, 16), times (B, T), t0 (B,), h (B,))."""
@@ -216,6 +226,28 @@ def evolve_impl(batch, *, mode, squarings, from_zero):
         jnp.broadcast_to(residual[:, None], (B, T)),
         ok,
     )
+
+
+def over_threads(f, batch, static, min_chunk=64):
+    """f(batch, **static) on a flat batch, cut into one contiguous chunk per CPU core run at once in threads (XLA:CPU
+    runs one execution on one core) when the inputs are concrete and the batch is large enough; else one call."""
+    leaves = jax.tree.leaves(batch)
+    n = leaves[0].shape[0]
+    workers = _kernel.cpu_workers()
+    if (
+        workers < 2
+        or n < 2 * min_chunk
+        or jax.default_backend() != "cpu"
+        or not all(is_concrete(v) for v in leaves)
+        or threading.current_thread().name.startswith(_kernel._POOL_PREFIX)
+    ):
+        return f(batch, **static)
+    parts = min(workers, n // min_chunk)
+    edges = np.linspace(0, n, parts + 1).astype(int)
+    host = jax.tree.map(np.asarray, batch)
+    chunks = [jax.tree.map(lambda v, a=a, b=b: v[a:b], host) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    outs = [jax.tree.map(np.asarray, o) for o in _kernel.in_order(lambda c: f(c, **static), chunks, workers)]
+    return jax.tree.map(lambda *ys: jnp.asarray(np.concatenate(ys)), *outs)
 
 
 def raise_if_failed(ok, what: str, why: str):
@@ -329,7 +361,8 @@ def evolve(p, times, *, rho0=None, throw: bool = True) -> Observables:
         tt = jnp.concatenate([times.astype(dtype), jnp.broadcast_to(times[-1:].astype(dtype), (slots - T,))])
         tt = jnp.broadcast_to(tt, (B, slots))
         t0a = ha = jnp.zeros((B,), dtype)
-    out = evolve_impl((p, x0, tt, t0a, ha), mode=mode, squarings=squarings, from_zero=mode == "uniform" and t0 == 0)
+    static = dict(mode=mode, squarings=squarings, from_zero=mode == "uniform" and t0 == 0)
+    out = over_threads(evolve_impl, (p, x0, tt, t0a, ha), static)
     out = jax.tree.map(lambda v: v[:, :T], out)
     out = unflat(out, shape)
     if throw:
@@ -416,7 +449,7 @@ def time_to(p, observable: str = "negativity", fraction: float = 0.5, *, rho0=No
         >>> import jaxengine as je
         >>> r = je.time_to(je.EngineParams(T_h=0.7), "negativity", 0.5)
         >>> f"{float(r.time):.4f}", bool(r.ok)
-        ('0.0000', True)
+        ('658.0884', True)
     """
     from .._observables import observables  # the steady state's observables (a layer above: imported lazily)
 
