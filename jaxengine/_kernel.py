@@ -834,6 +834,12 @@ def _pt_lambda_min_jvp(primals, tangents):
     # (differentiating the Jacobi sweeps instead costs a minute of compilation for second derivatives).
     (x,), (dx,) = primals, tangents
     lam = _pt_lambda_min(x)
+    return lam, lambda_min_tangent(x, dx, lam)
+
+
+def lambda_min_tangent(x, dx, lam):
+    r"""Tangent of $\lambda_{\min}$ of the partial transpose: $\mathrm{tr}(\mathrm{adj}(A - \lambda)\,dA) /
+    \mathrm{tr}\,\mathrm{adj}(A - \lambda)$ from the Pauli vectors x, dx (16 rows) and the eigenvalue lam (B,)."""
     A = _dense_hermitian(x, PT_SIGN)
     dA = _dense_hermitian(dx, PT_SIGN)
     lam_c = lam.astype(A[0][0].dtype)
@@ -848,7 +854,7 @@ def _pt_lambda_min_jvp(primals, tangents):
             num = t if num is None else num + t
             if i == j:
                 tr = cof if tr is None else tr + cof
-    return lam, num.real / tr.real
+    return num.real / tr.real
 
 
 def signed_negativity_from_pauli(x):
@@ -1047,7 +1053,7 @@ def _aligned_empty(shape, dtype):
     return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
-def split_over_threads(f, p, shape=None, workers=None):
+def split_over_threads(f, p, shape=None, workers=None, chunk=None):
     """f(p) for a jitted f of flat parameters with a 1-D batch, computed by `workers` threads at once on CPU; each
     result leaf gets the batch shape `shape` (default: the flat batch), as `unflat` would give it.
 
@@ -1060,33 +1066,39 @@ def split_over_threads(f, p, shape=None, workers=None):
     fresh memory each time. The blocks are the same as in one execution (the tail is padded with copies of the first
     point, as `blocked` does), so the results are bit for bit the same. Traced inputs, other backends, batches under
     two blocks per worker and calls from a pool thread take the plain call `f(p)`.
+
+    With `chunk` (a multiple of the block size) every chunk has exactly that size, the last one padded, on any
+    backend and with any number of workers: f then sees one input shape whatever n is (one compiled program).
     """
-    workers = cpu_workers() if workers is None else workers
+    on_cpu = jax.default_backend() == "cpu"
+    workers = (cpu_workers() if on_cpu else 1) if workers is None else workers
     n = p.eps_h.shape[0]
     shape = (n,) if shape is None else tuple(shape)
     block = block_size()
     leaves = jax.tree.leaves(p)
-    if n < 2 * workers * block or workers < 2 or jax.default_backend() != "cpu":
-        return unflat(f(p), shape)  # under two blocks per worker the overheads win
     if not all(is_concrete(v) for v in leaves) or threading.current_thread().name.startswith(_POOL_PREFIX):
         return unflat(f(p), shape)  # traced, or already in a pool thread (waiting there on the pool could deadlock)
-    m = min(CHUNK_BLOCKS, -(-n // (workers * block))) * block  # whole blocks per chunk
+    if chunk is None:
+        if n < 2 * workers * block or workers < 2 or not on_cpu:
+            return unflat(f(p), shape)  # under two blocks per worker the overheads win
+        chunk = min(CHUNK_BLOCKS, -(-n // (workers * block))) * block  # whole blocks per chunk
+    m = chunk
     host = jax.tree.map(np.asarray, p)  # zero-copy views on CPU
 
-    def chunk(i):
+    def piece(i):
         start = i * m
         part = jax.tree.map(lambda v: v[start : start + m], host)
         if n - start < m:  # the tail, padded as `blocked` pads
             part = jax.tree.map(lambda v, w: np.concatenate([v, np.broadcast_to(w[:1], (m - len(v),))]), part, host)
         return part
 
-    results = jax.eval_shape(f, chunk(0))
+    results = jax.eval_shape(f, piece(0))
     out = jax.tree.map(lambda s: _aligned_empty((n,) + s.shape[1:], s.dtype), results)
 
     def run(i):
         start = i * m
         size = min(m, n - start)
-        for o, v in zip(jax.tree.leaves(out), jax.tree.leaves(f(chunk(i))), strict=True):
+        for o, v in zip(jax.tree.leaves(out), jax.tree.leaves(f(piece(i))), strict=True):
             np.copyto(o[start : start + size], np.asarray(v)[:size])  # waits for the chunk; releases the GIL
 
     for _ in in_order(run, range(-(-n // m)), workers):

@@ -1,0 +1,200 @@
+r"""The latency path: the engine's steady state and observables as a COMPACT program that compiles in a fraction of a
+second (the unrolled kernel of `_kernel` takes ~10 s to compile and is kept for large batches: the throughput path).
+
+The same algorithms as the kernel's, written with dense batched operations instead of trace-time unrolling:
+
+- the real 16×16 generator $M(\theta) = \sum_k \theta_k B_k$ by one einsum over `_kernel.GENERATORS`;
+- the trace-eliminated 15×15 system $A y = b$ through $A^{-1}$ by Gauss-Jordan elimination with partial pivoting
+  (`_linalg.dense.gauss_jordan`) and ONE step of iterative refinement in float64 (which makes the solution
+  componentwise backward stable: plain pivoted elimination is off by up to ~4e-10 at extreme rate ratios, see
+  `_kernel`; one refinement step brings it to the kernel's ~1e-14);
+- heat currents as the same bilinear forms of $\theta$ and $x$ (`_kernel.HEAT_W`), by einsum;
+- the negativity from the eigenvalues of the partial transpose, the concurrence from those of
+  $W^{1/2}V^\dagger\tilde\rho V W^{1/2}$ with $\rho = VWV^\dagger$ (unitarily similar to
+  $\sqrt\rho\,\tilde\rho\,\sqrt\rho$), all by cyclic Jacobi (`_linalg.dense.jacobi_eigh`).
+
+Every loop is rolled and nothing calls LAPACK: jaxlib's CPU LAPACK kernels (SciPy's OpenBLAS on XLA's thread pool)
+hung in our tests on this 2-core machine when batched over thousands of matrices (see `_linalg.dense`).
+
+Derivatives use the kernel's rules, so both paths have the same derivatives: implicit differentiation of the solve
+($A\,\dot y = -(\dot M x)_{1:}$, with `jnp.linalg.solve`), the adjugate formula for $\lambda_{\min}$ of the partial
+transpose, and the kernel's rolled Jacobi for the concurrence.
+
+Both paths agree to ~1e-14 (tests/test_latency.py checks 1e-13 in rho, J, N and C at random points and at the edge
+cases: g = 0, T = 0, kappa != 0, both baths, rates far outside the paper's range).
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _kernel
+from .._checks import complex_dtype
+from .._linalg.dense import gauss_jordan, jacobi_eigh
+
+_G = _kernel.GENERATORS  # (9, 16, 16)
+_PT = _kernel.PAULI * _kernel.PT_SIGN[:, None, None]  # Pauli strings of the partial transpose on the cold qubit
+SWEEPS = 6  # Jacobi sweeps: 5 reach roundoff for 4x4 Hermitian matrices in our tests
+_YY_SIGN = np.array([-1.0, 1.0, 1.0, -1.0])  # sigma_y x sigma_y = antidiag(-1, 1, 1, -1)
+
+
+def _generator(theta):
+    """M (B, 16, 16) of theta (B, 9)."""
+    return jnp.einsum("Bk,kij->Bij", theta, jnp.asarray(_G, dtype=theta.dtype))
+
+
+@jax.custom_jvp
+def _inverse(A):
+    """(A^{-1}, min |pivot|) by Gauss-Jordan; differentiable to any order (d A^{-1} = -A^{-1} dA A^{-1})."""
+    return gauss_jordan(A)
+
+
+@_inverse.defjvp
+def _inverse_jvp(primals, tangents):
+    (A,), (dA,) = primals, tangents
+    inv, piv = _inverse(A)
+    return (inv, piv), (-_mm(_mm(inv, dA), inv), jnp.zeros_like(piv))
+
+
+# Small batched products as broadcast-multiply-and-sum: XLA:CPU compiles a batched `dot` of tiny matrices into far
+# more code than an elementwise fusion with a reduction (~0.3 s per product, measured), and runs it no faster.
+def _mv(A, v):
+    return jnp.sum(A * v[:, None, :], axis=-1)
+
+
+def _mm(A, B):
+    return jnp.sum(A[:, :, :, None] * B[:, None, :, :], axis=-2)
+
+
+def _dag(A):
+    return jnp.conj(jnp.swapaxes(A, -1, -2))
+
+
+@jax.custom_jvp
+def _solve(theta):
+    """(y (B, 15), rel_pivot (B,)): the reduced steady state of theta (B, 9), refined once, and the smallest pivot
+    of the elimination relative to max |A| (a singularity indicator, not differentiated)."""
+    M = _generator(theta)
+    A, b = M[:, 1:, 1:], -M[:, 1:, 0]
+    inv, min_pivot = _inverse(A)
+    y = _mv(inv, b)
+    y = y + _mv(inv, b - _mv(A, y))  # one step of iterative refinement
+    return y, min_pivot / jnp.max(jnp.abs(A), axis=(-1, -2))
+
+
+@_solve.defjvp
+def _solve_jvp(primals, tangents):
+    # implicit differentiation of M(theta) x = 0 with x_0 = 1: A dy = -(dM x)[1:], with the inverse (whose own
+    # rule gives every higher order), so no derivative goes through the elimination loop
+    (theta,), (dtheta,) = primals, tangents
+    y, rel = _solve(theta)
+    x = jnp.concatenate([jnp.ones_like(y[:, :1]), y], axis=1)
+    dMx = jnp.einsum("Bk,kij,Bj->Bi", dtheta, jnp.asarray(_G, dtype=theta.dtype), x)
+    inv, _ = _inverse(_generator(theta)[:, 1:, 1:])
+    return (y, rel), (-_mv(inv, dMx[:, 1:]), jnp.zeros_like(rel))
+
+
+def solve(theta):
+    """(x (B, 16), residual (B,), ok (B,)) of theta (B, 9): the Pauli vector of the steady state and its health,
+    with the kernel's definitions (`_kernel.health`)."""
+    y, rel_pivot = _solve(theta)
+    x = jnp.concatenate([jnp.ones_like(y[:, :1]), y], axis=1)
+    M = _generator(theta)
+    residual = jnp.linalg.norm(_mv(M, x), axis=-1) / 2
+    op_norm = jnp.linalg.norm(M, axis=(-1, -2)) / 2
+    x_norm = jnp.linalg.norm(x, axis=-1) / 2
+    # the kernel's pivot test, relative to ||M||_F (max |A| <= ||M||_F)
+    pivot = rel_pivot * jnp.max(jnp.abs(M[:, 1:, 1:]), axis=(-1, -2)) / (2 * op_norm)
+    residual, ok = _kernel.health(jax.lax.stop_gradient(residual), op_norm, x_norm, pivot, 15, x.dtype)
+    return x, residual, ok
+
+
+def rho_from_pauli(x):
+    """rho (B, 4, 4) complex of the Pauli vector x (B, 16), exactly Hermitian."""
+    cdt = complex_dtype(x.dtype)
+    rho = jnp.einsum("Bk,kij->Bij", x.astype(cdt), jnp.asarray(_kernel.PAULI, dtype=cdt)) / 4
+    return (rho + _dag(rho)) / 2
+
+
+def heat(theta, x):
+    """(Q_h, Q_c) = Tr[H D_j rho] with the full H: bilinear forms of theta and x (`_kernel.HEAT_W`)."""
+    W = jnp.asarray(_kernel.HEAT_W, dtype=x.dtype)  # (5, 4, 16): Hamiltonian term a, rate r, Pauli component
+    q = jnp.einsum("Ba,Br,arj,Bj->Br", theta[:, :5], theta[:, 5:], W, x)
+    return q[:, 0] + q[:, 1], q[:, 2] + q[:, 3]
+
+
+def _lambda_min_primal(x):
+    cdt = complex_dtype(x.dtype)
+    pt = jnp.einsum("Bk,kij->Bij", x.astype(cdt), jnp.asarray(_PT, dtype=cdt)) / 4
+    pt = (pt + _dag(pt)) / 2
+    return jacobi_eigh(pt, SWEEPS)[:, 0]
+
+
+lambda_min = jax.custom_jvp(_lambda_min_primal)
+lambda_min.__doc__ = "Smallest eigenvalue of the partial transpose of the state with Pauli vector x (B, 16)."
+
+
+@lambda_min.defjvp
+def _lambda_min_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    lam = lambda_min(x)
+    return lam, _kernel.lambda_min_tangent(x.T, dx.T, lam)
+
+
+def _concurrence_primal(x):
+    rho = rho_from_pauli(x)
+    w, v = jacobi_eigh(rho, SWEEPS, vectors=True)
+    # rho~ = (sy x sy) rho* (sy x sy): entry (i, j) is s_i s_j conj(rho)[3 - i, 3 - j] with s = (-1, 1, 1, -1)
+    sign = jnp.asarray(_YY_SIGN, dtype=rho.dtype)
+    tilde = sign[:, None] * sign[None, :] * jnp.conj(rho[:, ::-1, ::-1])
+    root = jnp.sqrt(jnp.maximum(w, 0)).astype(v.dtype)  # W^(1/2)
+    T = _mm(_mm(_dag(v), tilde), v)
+    S = root[:, :, None] * T * root[:, None, :]  # W^(1/2) V^H rho~ V W^(1/2), similar to sqrt(rho) rho~ sqrt(rho)
+    mu = jacobi_eigh((S + _dag(S)) / 2, SWEEPS)
+    lam = jnp.sqrt(jnp.maximum(mu, 0))
+    return jnp.maximum(0, lam[:, 3] - lam[:, 2] - lam[:, 1] - lam[:, 0])
+
+
+concurrence = jax.custom_jvp(_concurrence_primal)
+concurrence.__doc__ = "Wootters concurrence of the state with Pauli vector x (B, 16)."
+
+
+@concurrence.defjvp
+def _concurrence_jvp(primals, tangents):
+    # the kernel's derivative path (a fixed number of Jacobi sweeps, rolled), so both paths have one derivative
+    (x,), (dx,) = primals, tangents
+    _, dc = jax.jvp(functools.partial(_kernel._concurrence, rolled=True), (x.T,), (dx.T,))
+    return concurrence(x), dc
+
+
+NEEDS = {  # the pieces each observable needs
+    "rho": {"rho"},
+    "Q_h": {"heat"},
+    "Q_c": {"heat"},
+    "J": {"heat"},
+    "witness": {"heat"},
+    "negativity": {"negativity"},
+    "concurrence": {"concurrence"},
+    "J_c": set(),
+    "residual": set(),
+    "ok": set(),
+}
+
+
+def observables(theta, fields):
+    """dict of the requested pieces (rho, Q_h, Q_c, negativity, concurrence) plus residual and ok, from theta (B, 9)."""
+    need = set().union(*(NEEDS[f] for f in fields))
+    x, residual, ok = solve(theta)
+    out = dict(residual=residual, ok=ok)
+    if "heat" in need:
+        out["Q_h"], out["Q_c"] = heat(theta, x)
+    if "negativity" in need:
+        lam = lambda_min(x)
+        out["negativity"] = jnp.maximum(-lam, 0)
+    if "concurrence" in need:
+        out["concurrence"] = concurrence(x)
+    if "rho" in need:
+        out["rho"] = rho_from_pauli(x)
+    return out
