@@ -50,7 +50,10 @@ def child(args):
     base = je.EngineParams(kappa_h=0.07)
     axes = grid_axes(int(args.points))
     chunk = _scan.chunk_shape(tuple(len(v) for v in axes.values()), args.chunk_size)
-    warm = {k: v[:c] for (k, v), c in zip(axes.items(), chunk, strict=True)}  # one chunk: the same program
+    # one chunk per process (each process compiles the same chunk program): the compile, timed on its own
+    warm = {
+        k: v[: c * (args.n if a == 0 else 1)] for a, ((k, v), c) in enumerate(zip(axes.items(), chunk, strict=True))
+    }
     t0 = time.perf_counter()
     je.scan(base, axes=warm, out=os.path.join(args.dir, "warm.zarr"), chunk_size=args.chunk_size, progress=False)
     t1 = time.perf_counter()
