@@ -224,7 +224,9 @@ def executable(name: str, jitted, args: tuple, static: dict | None = None, compi
             lowered = jitted.lower(*args, **static)
             compiled = lowered.compile(compiler_options) if compiler_options else lowered.compile()
             COMPILES[name] += 1
-            if path is not None:
+            # programs with custom calls (LAPACK, host callbacks) stay in memory: a deserialised executable with
+            # LAPACK calls crashed the process in our tests (jax 0.10.2, CPU)
+            if path is not None and "custom_call" not in lowered.as_text():
                 _store(path, compiled)
         _MEMORY[key] = compiled
         return compiled
@@ -243,6 +245,52 @@ def is_traced(tree) -> bool:
     return any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(tree)) or isinstance(
         jnp.zeros(()), jax.core.Tracer
     )
+
+
+def _workers() -> int:
+    if jax.default_backend() != "cpu":
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+@functools.cache
+def _pool(workers: int):
+    import concurrent.futures
+
+    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="jaxengine-bucket")
+
+
+def _chunked(run, host, n: int, size: int):
+    """run() on each chunk of `size` points (the last one padded), several at once on CPU (one XLA execution keeps
+    one core busy), each result copied into place in NumPy outputs allocated once."""
+    starts = list(range(0, n, size))
+    outs = {}
+    lock = threading.Lock()
+
+    def one(start):
+        part = jax.tree.map(lambda v: v[start : start + size], host)
+        m = jax.tree.leaves(part)[0].shape[0]
+        res = run(pad_batch(part, size))
+        leaves, treedef = jax.tree.flatten(res)
+        with lock:
+            if "leaves" not in outs:
+                outs["treedef"] = treedef
+                outs["leaves"] = [np.empty((n,) + v.shape[1:], v.dtype) for v in leaves]
+        for o, v in zip(outs["leaves"], leaves, strict=True):
+            o[start : start + m] = np.asarray(v)[:m]
+
+    first, rest = starts[0], starts[1:]
+    one(first)  # allocates the outputs (and compiles, once)
+    workers = _workers()
+    if workers > 1 and rest and not threading.current_thread().name.startswith("jaxengine-"):
+        list(_pool(workers).map(one, rest))
+    else:
+        for start in rest:
+            one(start)
+    return jax.tree.unflatten(outs["treedef"], [jax.numpy.asarray(o) for o in outs["leaves"]])
 
 
 def bucketed(fun=None, *, name: str | None = None, static_argnames=(), buckets=BUCKETS, compiler_options=None):
@@ -279,14 +327,8 @@ def bucketed(fun=None, *, name: str | None = None, static_argnames=(), buckets=B
 
         if n <= size:
             out = run(pad_batch(host, size))
-            return jax.tree.map(lambda y: y[:n], out) if n < size else out
-        outs = []
-        for start in range(0, n, size):
-            part = jax.tree.map(lambda v, s=start: v[s : s + size], host)
-            m = jax.tree.leaves(part)[0].shape[0]
-            out = run(pad_batch(part, size))
-            outs.append(jax.tree.map(lambda y, m=m: np.asarray(y)[:m], out))
-        return jax.tree.map(lambda *ys: jax.numpy.asarray(np.concatenate(ys)), *outs)
+            return jax.tree.map(lambda y: jax.numpy.asarray(np.asarray(y)[:n]), out) if n < size else out
+        return _chunked(run, host, n, size)
 
     call.jitted = jitted
     return call

@@ -102,7 +102,6 @@ import numpy as np
 
 from . import _model
 from ._checks import complex_dtype, is_concrete, unflat
-from ._liouvillian import liouvillian, vec
 from ._operators import pauli_basis
 
 PAULI = pauli_basis()
@@ -110,16 +109,26 @@ PAULI = pauli_basis()
 
 def _pauli_transfer(L: np.ndarray) -> np.ndarray:
     """(16, 16) complex column-stacked superoperator -> real Pauli-basis matrix M_jk = Tr(P_j L(P_k)) / 4."""
-    V = np.asarray(vec(PAULI)).T  # columns vec(P_k)
+    V = np.swapaxes(PAULI, -1, -2).reshape(16, 16).T  # columns vec(P_k), column stacking
     M = V.conj().T @ L @ V / 4
     assert np.abs(M.imag).max() < 1e-14
     return M.real
 
 
+def _np_liouvillian(H: np.ndarray, jumps) -> np.ndarray:
+    """The column-stacked Lindblad generator in NumPy, vec(A X B) = (B^T kron A) vec(X): the same formula as
+    `_liouvillian.liouvillian` (tests check both agree), without JAX, so that importing jaxengine compiles nothing."""
+    eye = np.eye(H.shape[-1])
+    L = -1j * (np.kron(eye, H) - np.kron(H.T, eye))
+    for a in jumps:
+        ada = a.conj().T @ a
+        L = L + np.kron(a.conj(), a) - 0.5 * np.kron(eye, ada) - 0.5 * np.kron(ada.T, eye)
+    return L
+
+
 def _build_generators() -> np.ndarray:
-    zero = np.zeros((4, 4), complex)
-    gens = [np.asarray(liouvillian(h, np.zeros((0, 4, 4), complex))) for h in _model.H_OPS]
-    gens += [np.asarray(liouvillian(zero, a[None])) for a in _model.JUMP_OPS]
+    gens = [_np_liouvillian(h, ()) for h in _model.H_OPS]
+    gens += [_np_liouvillian(np.zeros((4, 4), complex), (a,)) for a in _model.JUMP_OPS]
     return np.stack([_pauli_transfer(L) for L in gens])
 
 

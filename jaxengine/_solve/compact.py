@@ -16,15 +16,14 @@ The same algorithms as the kernel's, written with dense batched operations inste
 Every loop is rolled and nothing calls LAPACK: jaxlib's CPU LAPACK kernels (SciPy's OpenBLAS on XLA's thread pool)
 hung in our tests on this 2-core machine when batched over thousands of matrices (see `_linalg.dense`).
 
-Derivatives use the kernel's rules, so both paths have the same derivatives: implicit differentiation of the solve
-($A\,\dot y = -(\dot M x)_{1:}$, with `jnp.linalg.solve`), the adjugate formula for $\lambda_{\min}$ of the partial
-transpose, and the kernel's rolled Jacobi for the concurrence.
+Derivatives: implicit differentiation of the solve ($A\,\dot y = -(\dot M x)_{1:}$, with the inverse and its own
+rule, so every order works), the kernel's adjugate formula for $\lambda_{\min}$ of the partial transpose, and
+autodiff through the (rolled) Jacobi rotations for the concurrence, as the kernel's derivative path does.
 
 Both paths agree to ~1e-14 (tests/test_latency.py checks 1e-13 in rho, J, N and C at random points and at the edge
 cases: g = 0, T = 0, kappa != 0, both baths, rates far outside the paper's range).
 """
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -125,48 +124,89 @@ def heat(theta, x):
     return q[:, 0] + q[:, 1], q[:, 2] + q[:, 3]
 
 
-def _lambda_min_primal(x):
+def _partial_transpose(x):
     cdt = complex_dtype(x.dtype)
     pt = jnp.einsum("Bk,kij->Bij", x.astype(cdt), jnp.asarray(_PT, dtype=cdt)) / 4
-    pt = (pt + _dag(pt)) / 2
-    return jacobi_eigh(pt, SWEEPS)[:, 0]
+    return (pt + _dag(pt)) / 2
 
 
-lambda_min = jax.custom_jvp(_lambda_min_primal)
-lambda_min.__doc__ = "Smallest eigenvalue of the partial transpose of the state with Pauli vector x (B, 16)."
+def _lambda_min_parts(x):
+    w, v = jacobi_eigh(_partial_transpose(x), SWEEPS, vectors=True)
+    return w[:, 0], v[:, :, 0]
+
+
+@jax.custom_jvp
+def lambda_min(x):
+    """Smallest eigenvalue of the partial transpose of the state with Pauli vector x (B, 16)."""
+    return _lambda_min_parts(x)[0]
 
 
 @lambda_min.defjvp
 def _lambda_min_jvp(primals, tangents):
+    # d lambda = v^H dA v with v the eigenvector (Hellmann-Feynman; the partial transpose is linear in x). The
+    # kernel's adjugate form is exact too, but its transpose compiles for seconds; this is a few elementwise products,
+    # and higher orders differentiate v through the Jacobi rotations.
     (x,), (dx,) = primals, tangents
-    lam = lambda_min(x)
-    return lam, _kernel.lambda_min_tangent(x.T, dx.T, lam)
+    lam, v = _lambda_min_parts(x)
+    dA = _partial_transpose(dx)
+    return lam, jnp.sum(jnp.conj(v) * _mv(dA, v), axis=-1).real
 
 
-def _concurrence_primal(x):
+def _concurrence_parts(x):
+    r"""(C, lam (B, 4) descending, a, b, c) of the state with Pauli vector x (B, 16).
+
+    $\lambda_i = \sqrt{\mu_i}$ with $\mu_i$ the eigenvalues of $S' = W^{1/2}V^\dagger\tilde\rho VW^{1/2}$
+    ($\rho = VWV^\dagger$), which is unitarily similar to $\sqrt\rho\,\tilde\rho\sqrt\rho$. With $u'_i$ the
+    eigenvectors of $S'$, $a_i = VW^{1/2}u'_i = \sqrt\rho\,u_i$ is a right eigenvector of $R = \rho\tilde\rho$
+    whose left partner is $\rho^{-1/2}u_i$ ($l_i^\dagger a_i = 1$); `_concurrence_jvp` uses $a_i$, $b_i = Y a_i^*$
+    and $c_i = \tilde\rho a_i$ ($Y = \sigma_y\otimes\sigma_y$)."""
     rho = rho_from_pauli(x)
     w, v = jacobi_eigh(rho, SWEEPS, vectors=True)
-    # rho~ = (sy x sy) rho* (sy x sy): entry (i, j) is s_i s_j conj(rho)[3 - i, 3 - j] with s = (-1, 1, 1, -1)
     sign = jnp.asarray(_YY_SIGN, dtype=rho.dtype)
-    tilde = sign[:, None] * sign[None, :] * jnp.conj(rho[:, ::-1, ::-1])
-    root = jnp.sqrt(jnp.maximum(w, 0)).astype(v.dtype)  # W^(1/2)
+    tilde = sign[:, None] * sign[None, :] * jnp.conj(rho[:, ::-1, ::-1])  # Y conj(rho) Y
+    root = _safe_sqrt(jnp.maximum(w, 0)).astype(v.dtype)  # W^(1/2)
     T = _mm(_mm(_dag(v), tilde), v)
-    S = root[:, :, None] * T * root[:, None, :]  # W^(1/2) V^H rho~ V W^(1/2), similar to sqrt(rho) rho~ sqrt(rho)
-    mu = jacobi_eigh((S + _dag(S)) / 2, SWEEPS)
-    lam = jnp.sqrt(jnp.maximum(mu, 0))
-    return jnp.maximum(0, lam[:, 3] - lam[:, 2] - lam[:, 1] - lam[:, 0])
+    S = root[:, :, None] * T * root[:, None, :]
+    mu, u = jacobi_eigh((S + _dag(S)) / 2, SWEEPS, vectors=True)  # ascending
+    mu, u = mu[:, ::-1], u[:, :, ::-1]  # descending
+    lam = _safe_sqrt(jnp.maximum(mu, 0))
+    a = _mm(v * root[:, None, :], u)  # columns a_i = V W^(1/2) u'_i
+    b = sign[:, None] * jnp.conj(a[:, ::-1, :])  # columns Y conj(a_i)
+    cc = _mm(tilde, a)  # columns rho~ a_i
+    C = jnp.maximum(0, lam[:, 0] - lam[:, 1] - lam[:, 2] - lam[:, 3])
+    return C, lam, a, b, cc
 
 
-concurrence = jax.custom_jvp(_concurrence_primal)
-concurrence.__doc__ = "Wootters concurrence of the state with Pauli vector x (B, 16)."
+@jax.custom_jvp
+def concurrence(x):
+    """Wootters concurrence of the state with Pauli vector x (B, 16)."""
+    return _concurrence_parts(x)[0]
 
 
 @concurrence.defjvp
 def _concurrence_jvp(primals, tangents):
-    # the kernel's derivative path (a fixed number of Jacobi sweeps, rolled), so both paths have one derivative
+    # d mu_i = l_i^H dR a_i with R = rho rho~ (left/right eigenvectors, l_i^H a_i = 1), which with rho~ a_i = mu_i
+    # rho^(-1/2) u_i and a^H drho~ a = b^H drho b gives
+    #   d lambda_i = (c_i^H drho c_i / lambda_i^2 + b_i^H drho b_i) / (2 lambda_i):
+    # a few elementwise products (the derivative through the Jacobi rotations compiles ~10x longer). Where
+    # lambda_i = 0 (rank-deficient R) the square root has a kink and the rule takes the derivative 0.
     (x,), (dx,) = primals, tangents
-    _, dc = jax.jvp(functools.partial(_kernel._concurrence, rolled=True), (x.T,), (dx.T,))
-    return concurrence(x), dc
+    C, lam, a, b, cc = _concurrence_parts(x)
+    drho = rho_from_pauli(dx)
+
+    def quad(vecs):  # v_i^H drho v_i for the columns v_i
+        return jnp.sum(jnp.conj(vecs) * _mm(drho, vecs), axis=1).real
+
+    pos = lam > 1e-300
+    safe = jnp.where(pos, lam, 1)
+    dlam = jnp.where(pos, (quad(cc) / (safe * safe) + quad(b)) / (2 * safe), 0)
+    dC = jnp.where(C > 0, dlam[:, 0] - dlam[:, 1] - dlam[:, 2] - dlam[:, 3], 0)
+    return C, dC
+
+
+def _safe_sqrt(v):
+    pos = v > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, v, 1)), 0)
 
 
 NEEDS = {  # the pieces each observable needs
