@@ -272,3 +272,55 @@ def test_cli_processes(tmp_path, reference):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("192 points (24 T_h x 8 delta)") == 1, proc.stdout  # process 0 reports for both
     assert_store_equals(out, reference)
+
+
+def _children(pid: int) -> dict:
+    """{process id: pid} of the scan processes a `--processes` launcher started (from /proc)."""
+    found = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            for child in f.read().split():
+                with open(f"/proc/{child}/cmdline", "rb") as g:
+                    argv = g.read().split(b"\0")
+                if b"scan" in argv:
+                    found[int(argv[argv.index(b"scan") - 1])] = int(child)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="finds the launcher's children in /proc")
+def test_cli_processes_lost_process_0(tmp_path):
+    """Process 0 (the coordinator) SIGKILLed mid-scan: JAX stops the other at once; the launcher says so in a few
+    lines and how to resume; one process then finishes the store, which equals the one-process scan."""
+    out = tmp_path / "cli.zarr"
+    axes = {"T_h": np.linspace(0.3, 1.0, 400), "delta": AXES["delta"]}  # 100 chunks: long enough to be hit
+    argv = ["scan", "--axis", "T_h=0.3:1.0:400", "--axis", "delta=-0.05:0.05:8", "--chunk-size", str(CHUNK)]
+    argv += [f"--set={k}={v}" for k, v in BASE.items()] + ["--out", str(out), "--quiet"]
+    env = {**os.environ, "JAXENGINE_ENABLE_X64": "1"}
+    if jax.config.jax_compilation_cache_dir:
+        env["JAX_COMPILATION_CACHE_DIR"] = jax.config.jax_compilation_cache_dir
+    cmd = [sys.executable, "-m", "jaxengine.cli", *argv]
+    launcher = subprocess.Popen(
+        [*cmd, "--processes", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 600
+    while True:  # kill process 0 once a few chunks are done
+        assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
+        try:
+            if _scan.done_chunks(out).sum() >= 4:
+                break
+        except Exception:  # not created yet
+            pass
+        time.sleep(0.01)
+    os.kill(_children(launcher.pid)[0], 9)
+    stdout, stderr = launcher.communicate(timeout=120)
+    assert launcher.returncode == 1, stderr
+    lines = [t for t in stderr.splitlines() if t.startswith("jaxengine scan:")]
+    assert lines[0] == "jaxengine scan: process 0 of 2 was ended by SIGKILL"
+    assert "hosts JAX's coordination service" in stderr and "run the same command again" in lines[-1]
+    done = _scan.done_chunks(out)
+    assert f"{int(done.sum())} of 100 chunks are saved" in lines[-1] and 4 <= done.sum() < 100
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)  # one process finishes it
+    assert again.returncode == 0, again.stderr
+    ref = je.scan(je.EngineParams(**BASE), axes=axes, chunk_size=CHUNK, progress=False)
+    assert_store_equals(out, ref)
