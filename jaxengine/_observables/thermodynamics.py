@@ -99,7 +99,9 @@ def thermodynamics(p, *, bath: str = "h", throw: bool = True) -> Thermodynamics:
     """
     counting.check_counting_args(bath, "particles", 2)
     p, shape = prepare(p)
-    out = unflat(thermodynamics_impl(flat(p), bath=bath), shape)
+    from .._solve.evolve import over_threads
+
+    out = unflat(over_threads(thermodynamics_impl, flat(p), dict(bath=bath), min_chunk=4096), shape)
     if throw:
         from .._solve.evolve import raise_if_failed
 

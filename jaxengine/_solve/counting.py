@@ -186,7 +186,10 @@ def counting_statistics(p, *, bath: str = "h", quantity: str = "particles", orde
     """
     check_counting_args(bath, quantity, order)
     p, shape = prepare(p)
-    out = unflat(counting_impl(flat(p), bath=bath, quantity=quantity, order=order), shape)
+    from .evolve import over_threads
+
+    static = dict(bath=bath, quantity=quantity, order=order)
+    out = unflat(over_threads(counting_impl, flat(p), static, min_chunk=4096), shape)
     if throw:
         from .evolve import raise_if_failed
 

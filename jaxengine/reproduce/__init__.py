@@ -5,6 +5,8 @@ r"""Reproduce the paper: Figs 2-5, the headline numbers and the errata, plus fig
 - `fig2.png` … `fig5.png` (panels a and b of each figure of the paper; Fig 5 (a, b) are the paper's maps over
   $(\kappa_h, \delta)$, with cuts at fixed $\delta$ as (c, d)) and `phase_diagram.png`, `kappa_max_delta.png` (beyond
   the paper), each with the plotted data beside it as `<name>.csv` (and the Fig 5 maps as `fig5_map.csv`);
+- `transient.png` (N(t) and the witness from |00>, `evolve`) and `fluctuations.png` (Fano factor, TUR and KUR ratios
+  over $(T_h, \delta)$, `counting_statistics`, `thermodynamics`), beyond the paper, with their CSV;
 - `summary.md` (and `summary.json`): the headline numbers and where the paper's text differs from its equations
   (only when every registered figure is requested; `--only` skips it).
 
@@ -74,4 +76,4 @@ from ._summary import summarise as summarise
 
 # The registry: one name per figure, in the order they are computed, plotted and summarised. A name is the module
 # `jaxengine/reproduce/<name>.py` (see "Adding a figure" above).
-FIGURES = ("fig2", "fig3", "fig4", "fig5", "phase_diagram", "kappa_max_delta")
+FIGURES = ("fig2", "fig3", "fig4", "fig5", "phase_diagram", "kappa_max_delta", "transient", "fluctuations")
