@@ -124,7 +124,7 @@ def unflat(tree, shape: tuple[int, ...]):
         if y.shape == new:
             return y
         if is_concrete(y) and isinstance(y, jax.Array) and _on_cpu(y):
-            return jnp.asarray(np.asarray(y).reshape(new))
+            return jax.device_put(np.asarray(y).reshape(new))  # (jnp.asarray would compile a copy per shape)
         return y.reshape(new)
 
     return jax.tree.map(reshape, tree)

@@ -290,7 +290,7 @@ def _chunked(run, host, n: int, size: int):
     else:
         for start in rest:
             one(start)
-    return jax.tree.unflatten(outs["treedef"], [jax.numpy.asarray(o) for o in outs["leaves"]])
+    return jax.tree.unflatten(outs["treedef"], [jax.device_put(o) for o in outs["leaves"]])
 
 
 def bucketed(fun=None, *, name: str | None = None, static_argnames=(), buckets=BUCKETS, compiler_options=None):
@@ -327,7 +327,7 @@ def bucketed(fun=None, *, name: str | None = None, static_argnames=(), buckets=B
 
         if n <= size:
             out = run(pad_batch(host, size))
-            return jax.tree.map(lambda y: jax.numpy.asarray(np.asarray(y)[:n]), out) if n < size else out
+            return jax.tree.map(lambda y: jax.device_put(np.asarray(y)[:n]), out) if n < size else out
         return _chunked(run, host, n, size)
 
     call.jitted = jitted

@@ -1081,7 +1081,7 @@ def split_over_threads(f, p, shape=None, workers=None, chunk=None):
     """
     on_cpu = jax.default_backend() == "cpu"
     workers = (cpu_workers() if on_cpu else 1) if workers is None else workers
-    n = p.eps_h.shape[0]
+    n = jax.tree.leaves(p)[0].shape[0]
     shape = (n,) if shape is None else tuple(shape)
     block = block_size()
     leaves = jax.tree.leaves(p)

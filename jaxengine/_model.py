@@ -12,6 +12,9 @@ Both $H$ and the dissipators are linear in the nine numbers returned by `_coeffi
 real-basis kernel uses this to build the Liouvillian as one contraction with a constant tensor.
 """
 
+import contextlib
+import contextvars
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,8 +56,31 @@ THETA_NAMES = (
 )
 
 
+# While a program is traced inside `dynamic_bath(flag)`, `_occupation` ignores the static `bath` and selects, per
+# point, the fermionic form where flag > 0 and the bosonic one elsewhere: ONE compiled program then serves both baths
+# (the eager entry points pass the flag as data; a second bath would otherwise cost a second compilation).
+DYNAMIC_BATH = contextvars.ContextVar("jaxengine_dynamic_bath", default=None)
+
+
+@contextlib.contextmanager
+def dynamic_bath(flag):
+    token = DYNAMIC_BATH.set(flag)
+    try:
+        yield
+    finally:
+        DYNAMIC_BATH.reset(token)
+
+
 def _occupation(eps, T, bath):
     """Thermal occupation and its complement, (n, 1 + n) for bosons or (f, 1 - f) for fermions; exact at T = 0."""
+    flag = DYNAMIC_BATH.get()
+    if flag is not None:
+        bose, fermi = _occupation_static(eps, T, "bosonic"), _occupation_static(eps, T, "fermionic")
+        return tuple(jnp.where(flag > 0, f, b) for b, f in zip(bose, fermi, strict=True))
+    return _occupation_static(eps, T, bath)
+
+
+def _occupation_static(eps, T, bath):
     pos = T > 0
     x = jnp.where(pos, eps / jnp.where(pos, T, 1), jnp.inf)  # double where: finite gradients at T = 0
     if bath == "bosonic":

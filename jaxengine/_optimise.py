@@ -24,11 +24,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _kernel, _model
+from . import _compile, _kernel, _model
 from ._analytic import _closed, stable_x_negativity, witness_ratio
 from ._checks import flat, is_concrete, prepare, unflat
 from ._observables import _observables_impl
 from ._params import NUMERIC_FIELDS, EngineParams
+from ._solve import compact
 
 OBSERVABLES = ("negativity", "J", "witness")
 
@@ -61,30 +62,29 @@ class OptimiseResult(NamedTuple):
 
 
 def _pauli_state(p: EngineParams):
-    """(theta (9, ...), x (16, ...), ok (...)): the fast kernel's steady state (differentiable, no LAPACK) of
-    prepared parameters of any batch shape."""
+    """(theta (B, 9), x (B, 16), ok (B,), shape): the compact steady state (`_solve.compact`, differentiable to any
+    order, quick to compile) of prepared parameters of any batch shape, flattened to B points."""
     shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in jax.tree.leaves(p)))
     p = jax.tree.map(lambda v: jnp.broadcast_to(v, shape), p)
-    theta = _model._coefficients(p, axis=0)
-    shape = theta.shape[1:]
-    x, residual, ok = _kernel._fast_solve_theta(theta.reshape(9, -1))
-    return theta, x.reshape((16,) + shape), ok.reshape(shape)
+    theta = _model._coefficients(p, axis=-1).reshape(-1, 9)
+    x, _, ok = compact.solve(theta)
+    return theta, x, ok, shape
 
 
 def _signed_negativity(p: EngineParams, exact_x: bool):
     if exact_x:  # kappa = 0 statically: the X-state closed form, exact and cheap
         k = _closed(p)
         return stable_x_negativity(k["r1"], k["r4"], k["c"])
-    _, x, _ = _pauli_state(p)
-    return _kernel.signed_negativity_from_pauli(x)
+    _, x, _, shape = _pauli_state(p)
+    return -compact.lambda_min(x).reshape(shape)
 
 
-def _from_state(p: EngineParams, theta, x, name: str, smooth: bool):
+def _from_state(p: EngineParams, theta, x, shape, name: str, smooth: bool):
     if name == "negativity":
-        n = _kernel.signed_negativity_from_pauli(x)
+        n = -compact.lambda_min(x).reshape(shape)
         return n if smooth else jnp.maximum(n, 0)
-    q_h, q_c = _kernel._heat_from_pauli(theta, x)
-    J = q_h - q_c
+    q_h, q_c = compact.heat(theta, x)
+    J = (q_h - q_c).reshape(shape)
     if name == "J":
         return J
     return witness_ratio(J, _closed(p)["J_c"])
@@ -92,8 +92,8 @@ def _from_state(p: EngineParams, theta, x, name: str, smooth: bool):
 
 def _observable(p: EngineParams, name: str, *, smooth: bool = False):
     """One observable per point. With smooth=True the negativity is the signed n (for gradients and roots)."""
-    theta, x, _ = _pauli_state(p)
-    return _from_state(p, theta, x, name, smooth)
+    theta, x, _, shape = _pauli_state(p)
+    return _from_state(p, theta, x, shape, name, smooth)
 
 
 def _check_field(field: str, what: str = "field"):
@@ -200,19 +200,35 @@ def _kappa_max_impl(p, observable, field, lo, hi, n_scan, iters, xtol):
     x = jnp.where(interior, x, x0)
     edge_ok = ((i == 0) & (g0 <= 0)) | ((i == n_scan - 1) & (g0 >= 0))
     good = jnp.where(interior, conv, edge_ok)
-    fx = f(x)  # (2, B): pick the better refined candidate
-    best = jnp.argmax(jnp.where(good & jnp.isfinite(fx), fx, -jnp.inf), axis=0)[None]
-    x, good = jnp.take_along_axis(x, best, 0)[0], jnp.take_along_axis(good, best, 0)[0]
+    # both refined candidates (2, B) in one steady-state evaluation; the better one wins
     q = _replace(p, field, x)
-    theta, xs, ok_ss = _pauli_state(q)
-    value = _from_state(q, theta, xs, observable, smooth=False)
+    theta, xs, ok_ss, shape = _pauli_state(q)
+    fx = _from_state(q, theta, xs, shape, observable, smooth=False)
+    best = jnp.argmax(jnp.where(good & jnp.isfinite(fx), fx, -jnp.inf), axis=0)[None]
+    pick = lambda v: jnp.take_along_axis(v, best, 0)[0]  # noqa: E731
+    x, good, value, ok_ss = pick(x), pick(good), pick(fx), pick(ok_ss.reshape(shape))
     ok = ok_ss & jnp.isfinite(value) & good
     if observable == "negativity":
         ok = ok & (value > 0)  # a maximum of N = 0 (separable everywhere) has no meaningful argmax
     return x, value, ok
 
 
-_kappa_max_jit = _kernel.jit(_kappa_max_impl, static_argnums=(1, 2, 5, 6))
+# The solvers run on buckets of SOLVER_BUCKET points (`_compile.bucketed`): one compiled program per set of static
+# options, whatever the batch shape (each point costs a scan of n_scan steady states and a Newton iteration, so
+# padding a single point to the bucket costs milliseconds, not a compilation).
+SOLVER_BUCKET = 32
+
+
+def _kappa_max_batched(p, lo, hi, xtol, *, observable, field, n_scan, iters):
+    return _kappa_max_impl(p, observable, field, lo, hi, n_scan, iters, xtol)
+
+
+_kappa_max_bucketed = _compile.bucketed(
+    _kappa_max_batched,
+    name="kappa_max",
+    static_argnames=("observable", "field", "n_scan", "iters"),
+    buckets=(SOLVER_BUCKET,),
+)
 
 
 def kappa_max(
@@ -256,7 +272,17 @@ def kappa_max(
     if n_scan < 3:
         raise ValueError(f"Argument `n_scan` must be >= 3, but is n_scan={n_scan}.")
     q, shape = prepare(p)
-    x, value, ok = _kappa_max_jit(flat(q), observable, field, lo, hi, int(n_scan), int(iters), float(xtol))
+    dtype = q.eps_h.dtype
+    x, value, ok = _kappa_max_bucketed(
+        flat(q),
+        np.asarray(lo, dtype),
+        np.asarray(hi, dtype),
+        np.asarray(xtol, dtype),
+        observable=observable,
+        field=field,
+        n_scan=int(n_scan),
+        iters=int(iters),
+    )
     return KappaMax(*unflat((x, value, ok), shape))
 
 
@@ -291,7 +317,26 @@ def _critical_impl(p, field, lo, hi, exact_x, n_scan, iters, xtol):
     return _first_crossing_root(f, lo, hi, n_scan, iters, xtol, p.eps_h.dtype, p.eps_h.shape)
 
 
-_critical_jit = _kernel.jit(_critical_impl, static_argnums=(1, 4, 5, 6))
+def _critical_batched(batch, xtol, *, field, exact_x, n_scan, iters):
+    p, lo, hi = batch  # per-point bracket
+    return _critical_impl(p, field, lo, hi, exact_x, n_scan, iters, xtol)
+
+
+_critical_bucketed = _compile.bucketed(
+    _critical_batched,
+    name="critical",
+    static_argnames=("field", "exact_x", "n_scan", "iters"),
+    buckets=(SOLVER_BUCKET,),
+)
+
+
+def _critical_jit(qf, field, lo, hi, exact_x, n_scan, iters, xtol):
+    xp = jnp if _compile.is_traced((qf, lo, hi)) else np
+    n, dtype = qf.eps_h.shape[0], qf.eps_h.dtype
+    lo, hi = (xp.broadcast_to(xp.asarray(v, dtype=dtype), (n,)) for v in (lo, hi))
+    return _critical_bucketed(
+        (qf, lo, hi), np.asarray(xtol, dtype), field=field, exact_x=exact_x, n_scan=n_scan, iters=iters
+    )
 
 
 def _kappa_is_zero(q: EngineParams) -> bool:
@@ -336,7 +381,7 @@ def critical_temperature(
     q, shape = prepare(p)
     qf = flat(q)
     if bracket is None:
-        lo, hi = qf.T_c, jnp.full_like(qf.T_c, 5.0)
+        lo, hi = qf.T_c, 5.0
     else:
         lo, hi = _check_bracket(bracket)
         if lo < 0:

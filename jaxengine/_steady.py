@@ -13,15 +13,18 @@ data: `ok=False` there. With `throw=True` (the default) a failure anywhere raise
 computation, when the result is concrete; under `jit` the mask is returned as is.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _kernel
-from ._checks import check_square, complex_dtype, flat, is_concrete, prepare
+from . import _compile, _kernel, _model
+from ._checks import check_square, complex_dtype, flat, is_concrete, prepare, unflat
+from ._compile import is_traced
 from ._params import EngineParams
+from ._solve import compact
 
 
 class SteadyState(NamedTuple):
@@ -54,14 +57,54 @@ def raise_if_failed(ok, what: str):
     )
 
 
-@_kernel.jit
-def _engine_steady(p: EngineParams) -> SteadyState:
-    # the sparse batch-last kernel (see `_kernel`): flat 1-D batch in, (16, B) Pauli vector out
-    def one_block(p):
-        x, residual, ok = _kernel.fast_solve(p)
-        return SteadyState(_kernel.rho_from_pauli_batch_last(x), residual, ok)
+def _engine_steady_impl(batch, path: str) -> SteadyState:
+    # flat 1-D batch of (parameters, fermionic flag) in (see `_model.dynamic_bath`); the compact program
+    # (`_solve.compact`) below THROUGHPUT_MIN points, else the sparse batch-last kernel (`_kernel`) in blocks
+    p, fermionic = batch
+    with _model.dynamic_bath(fermionic):
+        if path == "compact":
+            x, residual, ok = compact.solve(_model._coefficients(p, axis=-1))
+            return SteadyState(compact.rho_from_pauli(x), residual, ok)
 
-    return _kernel.blocked(one_block, p)
+        def one_block(p):
+            x, residual, ok = _kernel.fast_solve(p)
+            return SteadyState(_kernel.rho_from_pauli_batch_last(x), residual, ok)
+
+        return _kernel.blocked(one_block, p)
+
+
+_steady_compact = _compile.bucketed(
+    functools.partial(_engine_steady_impl, path="compact"), name="steady_state_compact", buckets=(128,)
+)
+_steady_throughput = jax.jit(functools.partial(_engine_steady_impl, path="throughput"))
+
+
+def _steady_chunk(batch):
+    if is_traced(batch):
+        return _steady_throughput(batch)
+    exe = _compile.executable(
+        "steady_state_throughput",
+        _steady_throughput,
+        (batch,),
+        None,
+        _kernel.COMPILER_OPTIONS if jax.default_backend() == "cpu" else None,
+    )
+    return exe(batch)
+
+
+def _engine_steady(p: EngineParams, shape) -> SteadyState:
+    """Steady state of prepared flat parameters, by the program `observables` would use for this many points."""
+    from ._observables import THROUGHPUT_MIN
+
+    n = p.eps_h.shape[0]
+    flag = (jnp if is_traced(p) else np).full(n, 1.0 if p.bath == "fermionic" else 0.0, dtype=p.eps_h.dtype)
+    batch = (p.replace(bath="bosonic"), flag)
+    if is_traced(p):
+        return unflat(_engine_steady_impl(batch, "compact" if n < THROUGHPUT_MIN else "throughput"), shape)
+    if n < THROUGHPUT_MIN:
+        return unflat(_steady_compact(batch), shape)
+    chunk = _kernel.CHUNK_BLOCKS * _kernel.block_size()
+    return _kernel.split_over_threads(_steady_chunk, batch, shape, chunk=chunk)
 
 
 @jax.jit
@@ -100,7 +143,7 @@ def steady_state(system, *, throw: bool = True) -> SteadyState:
     """
     if isinstance(system, EngineParams):
         p, shape = prepare(system)
-        out = _kernel.split_over_threads(_engine_steady, flat(p), shape)
+        out = _engine_steady(flat(p), shape)
     else:
         L = check_square("system", system)
         n = round(L.shape[-1] ** 0.5)

@@ -10,6 +10,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import _compile, _fused, _kernel, _model
 from .._analytic import Observables, _closed, witness_ratio
@@ -175,30 +176,45 @@ def _impl(p: EngineParams, kernel: str = "xla", fields: tuple = FIELDS, path: st
 
 
 _observables_impl = _kernel.jit(_impl, static_argnames=("kernel", "fields", "path"))
-# ONE padded size for the compact program: whatever the batch shape, an eager call compiles nothing new (one point
-# costs the 128-point program, ~3 ms; larger batches run in chunks of 128 on every core)
+
+
+def _any_bath(batch, kernel: str, fields: tuple, path: str):
+    """`_impl` on (bosonic-typed parameters, per-point fermionic flag): one program for both baths."""
+    p, fermionic = batch
+    with _model.dynamic_bath(fermionic):
+        return _impl(p, kernel=kernel, fields=fields, path=path)
+
+
+def _split_bath(p: EngineParams):
+    """(p typed bosonic, flag (n,)): the eager programs take the bath as data (`_model.dynamic_bath`)."""
+    n = p.eps_h.shape[0]
+    return p.replace(bath="bosonic"), np.full(n, 1.0 if p.bath == "fermionic" else 0.0, dtype=p.eps_h.dtype)
+
+
+# ONE padded size for the compact program: whatever the batch shape (and bath), an eager call compiles nothing new
+# (one point costs the 128-point program, ~3 ms; larger batches run in chunks of 128 on every core)
 COMPACT_BUCKET = 128
 _compact_bucketed = _compile.bucketed(
-    functools.partial(_impl, path="compact"),
+    functools.partial(_any_bath, path="compact"),
     name="observables_compact",
     static_argnames=("kernel", "fields"),
     buckets=(COMPACT_BUCKET,),
 )
-_throughput_jit = jax.jit(functools.partial(_impl, path="throughput"), static_argnames=("kernel", "fields"))
+_throughput_jit = jax.jit(functools.partial(_any_bath, path="throughput"), static_argnames=("kernel", "fields"))
 
 
-def _throughput_chunk(p, kernel: str, fields: tuple):
+def _throughput_chunk(batch, kernel: str, fields: tuple):
     """The throughput program on one fixed-size chunk (`_kernel.split_over_threads`), from the executable cache."""
-    if _compile.is_traced(p):  # jax.eval_shape of the output structure
-        return _throughput_jit(p, kernel=kernel, fields=fields)
+    if _compile.is_traced(batch):  # jax.eval_shape of the output structure
+        return _throughput_jit(batch, kernel=kernel, fields=fields)
     exe = _compile.executable(
         "observables_throughput",
         _throughput_jit,
-        (p,),
+        (batch,),
         dict(kernel=kernel, fields=fields),
         _kernel.COMPILER_OPTIONS if jax.default_backend() == "cpu" else None,
     )
-    return exe(p)
+    return exe(batch)
 
 
 def observables(p: EngineParams, *, throw: bool = True, kernel: str = "xla", fields=None) -> Observables:
@@ -243,9 +259,9 @@ def observables(p: EngineParams, *, throw: bool = True, kernel: str = "xla", fie
     elif path_for(n) == "throughput":  # fixed-size chunks: one executable whatever the batch shape
         chunk = _kernel.CHUNK_BLOCKS * _kernel.block_size()
         f = functools.partial(_throughput_chunk, kernel=kernel, fields=fields)
-        out = _kernel.split_over_threads(f, p, shape, chunk=chunk)
+        out = _kernel.split_over_threads(f, _split_bath(p), shape, chunk=chunk)
     else:  # buckets of the compact program
-        out = unflat(_compact_bucketed(p, kernel=kernel, fields=fields), shape)
+        out = unflat(_compact_bucketed(_split_bath(p), kernel=kernel, fields=fields), shape)
     if throw:
         raise_if_failed(out.ok, "observables")
     return out

@@ -130,26 +130,52 @@ def _partial_transpose(x):
     return (pt + _dag(pt)) / 2
 
 
-def _lambda_min_parts(x):
-    w, v = jacobi_eigh(_partial_transpose(x), SWEEPS, vectors=True)
-    return w[:, 0], v[:, :, 0]
+def _spectrum(x):
+    """Eigenvalues (B, 4) ascending and eigenvectors (B, 4, 4) of the partial transpose of x (B, 16)."""
+    return jacobi_eigh(_partial_transpose(x), SWEEPS, vectors=True)
 
 
 @jax.custom_jvp
 def lambda_min(x):
     """Smallest eigenvalue of the partial transpose of the state with Pauli vector x (B, 16)."""
-    return _lambda_min_parts(x)[0]
+    return _spectrum(x)[0][:, 0]
 
 
 @lambda_min.defjvp
 def _lambda_min_jvp(primals, tangents):
-    # d lambda = v^H dA v with v the eigenvector (Hellmann-Feynman; the partial transpose is linear in x). The
-    # kernel's adjugate form is exact too, but its transpose compiles for seconds; this is a few elementwise products,
-    # and higher orders differentiate v through the Jacobi rotations.
+    # d lambda = v^H dA v with v the eigenvector (Hellmann-Feynman; the partial transpose A is linear in x). The
+    # kernel's adjugate form is exact too, but its transpose compiles for seconds; this is a few products.
     (x,), (dx,) = primals, tangents
-    lam, v = _lambda_min_parts(x)
-    dA = _partial_transpose(dx)
-    return lam, jnp.sum(jnp.conj(v) * _mv(dA, v), axis=-1).real
+    return lambda_min(x), _lambda_min_tangent(x, dx)
+
+
+@jax.custom_jvp
+def _lambda_min_tangent(x, dx):
+    w, V = _spectrum(x)
+    v = V[:, :, 0]
+    return jnp.sum(jnp.conj(v) * _mv(_partial_transpose(dx), v), axis=-1).real
+
+
+@_lambda_min_tangent.defjvp
+def _lambda_min_tangent_jvp(primals, tangents):
+    # second-order perturbation theory: d(v0^H A1 v0) along A2 = v0^H dA1 v0
+    #   + 2 Re sum_{k>0} (v0^H A1 v_k)(v_k^H A2 v0) / (lambda_0 - lambda_k),
+    # A1 = A(dx), A2 = A(x_dot); so kappa_max's f'' needs no derivative of the Jacobi rotations (which compiles for
+    # ~10 s). A (near-)degenerate lambda_0 has no second derivative; the rule drops those terms there.
+    (x, dx), (x_dot, dx_dot) = primals, tangents
+    w, V = _spectrum(x)
+    v0 = V[:, :, 0]
+    A1, A2 = _partial_transpose(dx), _partial_transpose(x_dot)
+    first = jnp.sum(jnp.conj(v0) * _mv(A1, v0), axis=-1).real
+    d_first = jnp.sum(jnp.conj(v0) * _mv(_partial_transpose(dx_dot), v0), axis=-1).real
+    left = jnp.sum(jnp.conj(v0)[:, :, None] * _mm(A1, V), axis=1)  # (B, 4): v0^H A1 v_k
+    right = jnp.sum(jnp.conj(V) * _mm(A2, v0[:, :, None]), axis=1)  # (B, 4): v_k^H A2 v0
+    gap = w[:, :1] - w
+    tol = 64 * jnp.finfo(w.dtype).eps * jnp.max(jnp.abs(w), axis=-1, keepdims=True)
+    ok = jnp.abs(gap) > tol
+    ok = ok.at[:, 0].set(False)
+    terms = jnp.where(ok, (left * right).real / jnp.where(ok, gap, 1), 0)
+    return first, d_first + 2 * jnp.sum(terms, axis=-1)
 
 
 def _concurrence_parts(x):
