@@ -324,3 +324,30 @@ def test_cli_processes_lost_process_0(tmp_path):
     assert again.returncode == 0, again.stderr
     ref = je.scan(je.EngineParams(**BASE), axes=axes, chunk_size=CHUNK, progress=False)
     assert_store_equals(out, ref)
+
+
+@pytest.mark.slow
+def test_cli_explicit_coordinator(tmp_path, reference):
+    """The README's recipe for hosts without Slurm: `jaxengine scan ... --coordinator HOST:PORT --num-processes 2
+    --process-id I` in two shells; process 0 alone prints the summary."""
+    out = tmp_path / "explicit.zarr"
+    argv = ["scan", "--axis", "T_h=0.3:1.0:24", "--axis", "delta=-0.05:0.05:8", "--chunk-size", str(CHUNK)]
+    argv += [f"--set={k}={v}" for k, v in BASE.items()] + ["--out", str(out), "--quiet"]
+    argv += ["--coordinator", f"127.0.0.1:{free_port()}", "--num-processes", "2", "--process-id"]
+    env = {**os.environ, "JAXENGINE_ENABLE_X64": "1"}
+    if jax.config.jax_compilation_cache_dir:
+        env["JAX_COMPILATION_CACHE_DIR"] = jax.config.jax_compilation_cache_dir
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "jaxengine.cli", *argv, str(i)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    (out0, err0), (out1, err1) = procs[0].communicate(timeout=600), procs[1].communicate(timeout=600)
+    assert procs[0].returncode == 0 and procs[1].returncode == 0, err0 + err1
+    assert "192 points (24 T_h x 8 delta)" in out0 and out1 == ""
+    assert_store_equals(out, reference)
