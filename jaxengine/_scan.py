@@ -843,6 +843,11 @@ def _scan(plan: _Plan, out, chunk_size, progress: bool, overwrite: bool, kernel:
     # small fused loops one after another, so one execution keeps only one core busy. Elsewhere one chunk runs while
     # the previous one is written.
     compute = lambda k: runner.fetch(k, jax.block_until_ready(runner.submit(k)))  # noqa: E731
+
+    def show():  # several processes: the bar shows the points written by all of them (a shared counter)
+        if not isinstance(bar, _NoBar):
+            bar.update(initial + procs.points() - bar.n)
+
     try:
         with contextlib.closing(_kernel.in_order(compute, todo, _threads())) as results:
             for k, data in zip(todo, results, strict=True):
@@ -855,12 +860,12 @@ def _scan(plan: _Plan, out, chunk_size, progress: bool, overwrite: bool, kernel:
                     bar.update(points(k))
                 else:
                     procs.add_points(points(k))
-                    bar.update(initial + procs.points() - bar.n)
+                    show()
                 del data  # chunk k is on disk: free its buffers
         if procs is not None:
             # wait for the others (no device barrier: a lost process is reported, see `_Processes`)
-            procs.finish(out, poll=lambda: bar.update(initial + procs.points() - bar.n))
-            bar.update(initial + procs.points() - bar.n)
+            procs.finish(out, poll=show)
+            show()
     finally:
         bar.close()
 
