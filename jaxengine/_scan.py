@@ -625,7 +625,7 @@ class _Processes:
                 poll()
             self._check_alive(missing, doing, out)
             _sleep(pause)
-            pause = min(2 * pause, 0.2)
+            pause = min(2 * pause, 0.2 * max(1.0, self.n / 8))  # every process polls: spare a large job's coordinator
 
     def refuse(self, error: BaseException):
         """Tell the others that this process stopped before it could take part (its own error is raised)."""

@@ -76,6 +76,16 @@ from ._summary import summarise as summarise
 
 # The registry: one name per figure, in the order they are computed, plotted and summarised. A name is the module
 # `jaxengine/reproduce/<name>.py` (see "Adding a figure" above).
-FIGURES = ("fig2", "fig3", "fig4", "fig5", "phase_diagram", "kappa_max_delta", "transient", "fluctuations",
-    "local_global", "entropy_sign", "three_qubits",
+FIGURES = (
+    "fig2",
+    "fig3",
+    "fig4",
+    "fig5",
+    "phase_diagram",
+    "kappa_max_delta",
+    "transient",
+    "fluctuations",
+    "local_global",
+    "entropy_sign",
+    "three_qubits",
 )
