@@ -93,7 +93,8 @@ def _fix_mmap_threshold():
 
 
 # A process of a multi-process scan: join jax.distributed (recoverable: a lost process then gives the others a Python
-# error, not an abort; see `jaxengine._scan._Processes`) BEFORE importing jaxengine, whose import starts JAX's backend.
+# error, not an abort; see `jaxengine._scan._Processes`) before anything starts JAX's backend (the launcher's children
+# join before they import jaxengine).
 _JOIN = (
     "import sys, jax; jax.config.update('jax_enable_recoverability', True); a = sys.argv[1:4]; "
     "jax.distributed.initialize(*([a[0], int(a[1]), int(a[2])] if a[0] else [])); "
@@ -116,8 +117,8 @@ def _join(args):
         jax.config.update("jax_enable_recoverability", True)
         jax.distributed.initialize(*([args.coordinator, args.num_processes, args.process_id] if explicit[0] else []))
         return
-    # JAX's backend already runs in this process (importing jaxengine starts it): run this command again in a fresh
-    # interpreter that joins first (same process id, environment and Slurm/MPI variables)
+    # JAX's backend already runs in this process (something started it before this command): run the command again
+    # in a fresh interpreter that joins first (same process id, environment and Slurm/MPI variables)
     argv = [str(v) if v is not None else "" for v in explicit]
     os.execv(sys.executable, [sys.executable, "-c", _JOIN, *argv, "scan", *_child_argv(args)])
 
