@@ -997,7 +997,7 @@ def blocked(f, p, block=None):
     memory; blocks of a few thousand points keep them in cache (the batch-LAST layout vectorises each op across the
     block). The tail is padded with copies of the first point and dropped.
     """
-    n = p.eps_h.shape[0]
+    n = jax.tree.leaves(p)[0].shape[0]
     block = block_size() if block is None else block
 
     if n <= block:

@@ -66,11 +66,12 @@ def _engine_steady_impl(batch, path: str) -> SteadyState:
             x, residual, ok = compact.solve(_model._coefficients(p, axis=-1))
             return SteadyState(compact.rho_from_pauli(x), residual, ok)
 
-        def one_block(p):
-            x, residual, ok = _kernel.fast_solve(p)
-            return SteadyState(_kernel.rho_from_pauli_batch_last(x), residual, ok)
+    def one_block(batch):
+        with _model.dynamic_bath(batch[1]):
+            x, residual, ok = _kernel.fast_solve(batch[0])
+        return SteadyState(_kernel.rho_from_pauli_batch_last(x), residual, ok)
 
-        return _kernel.blocked(one_block, p)
+    return _kernel.blocked(one_block, batch)
 
 
 _steady_compact = _compile.bucketed(

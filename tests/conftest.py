@@ -22,8 +22,15 @@ def _compilation_cache(tmp_path_factory, request):
     shared = base.parent if hasattr(request.config, "workerinput") else base  # xdist: the workers' common parent
     jax.config.update("jax_compilation_cache_dir", str(shared / "jax-compilation-cache"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    # jaxengine's own executable cache (`jaxengine._compile`): shared by the workers of this run, never the user's
+    previous = os.environ.get("JAXENGINE_CACHE_DIR")
+    os.environ["JAXENGINE_CACHE_DIR"] = str(shared / "jaxengine-cache")
     yield
     jax.config.update("jax_compilation_cache_dir", None)
+    if previous is None:
+        os.environ.pop("JAXENGINE_CACHE_DIR", None)
+    else:
+        os.environ["JAXENGINE_CACHE_DIR"] = previous
 
 
 @pytest.fixture

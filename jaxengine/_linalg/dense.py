@@ -93,7 +93,8 @@ def jacobi_eigh(A, sweeps: int = 6, vectors: bool = False):
             ph = jnp.where(nz, jnp.conj(b) / jnp.where(nz, absb, 1).astype(b.dtype), 1)  # e^{-i phi}
         else:
             ph = jnp.where(b >= 0, 1.0, -1.0).astype(A.dtype)
-        c, s = c.astype(A.dtype), s.astype(A.dtype)
+        c, s = c.astype(A.dtype)[None], s.astype(A.dtype)[None]  # (1, B): explicit broadcasting over rows
+        ph = ph[None]
         # G = rotation in the (p, q) plane: columns G[:, p] = c e_p - s ph e_q, G[:, q] = s e_p + c ph e_q.
         # A <- G^H A G: first the columns (A G), then the rows (G^H X)
         col_p = jax.lax.dynamic_index_in_dim(A, p, axis=1, keepdims=False)  # (n, B)

@@ -159,13 +159,20 @@ def path_for(n: int) -> str:
 def _impl(p: EngineParams, kernel: str = "xla", fields: tuple = FIELDS, path: str | None = None) -> Observables:
     # flat parameters -> Observables with the requested fields (None elsewhere). The throughput path solves in
     # blocks with the unrolled batch-last kernel (no LAPACK call per point, see `_kernel`), the compact path with
-    # dense LAPACK calls (`_solve.compact`); the fused kernel (`_fused`, GPU only) runs the throughput code as one
+    # rolled pure-JAX loops (`_solve.compact`); the fused kernel (`_fused`, GPU only) runs the throughput code as one
     # Pallas kernel. Unrequested outputs are not returned, so XLA removes whatever computes only them.
     path = path_for(p.eps_h.shape[0]) if path is None else path
     if kernel == "fused":
         o = _fused.fused_observables(p, interpret=jax.default_backend() != "gpu")
     elif path == "compact":
         o = compact.observables(_model._coefficients(p, axis=-1), fields)
+    elif _model.DYNAMIC_BATH.get() is not None:  # the flag is per point: it goes through the blocks with p
+
+        def block(batch):
+            with _model.dynamic_bath(batch[1]):
+                return _kernel.fast_observables(batch[0])
+
+        o = _kernel.blocked(block, (p, _model.DYNAMIC_BATH.get()))
     else:
         o = _kernel.blocked(_kernel.fast_observables, p)
     want = set(fields)

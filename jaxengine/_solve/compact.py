@@ -189,7 +189,7 @@ def _concurrence_parts(x):
     rho = rho_from_pauli(x)
     w, v = jacobi_eigh(rho, SWEEPS, vectors=True)
     sign = jnp.asarray(_YY_SIGN, dtype=rho.dtype)
-    tilde = sign[:, None] * sign[None, :] * jnp.conj(rho[:, ::-1, ::-1])  # Y conj(rho) Y
+    tilde = (sign[:, None] * sign[None, :])[None] * jnp.conj(rho[:, ::-1, ::-1])  # Y conj(rho) Y
     root = _safe_sqrt(jnp.maximum(w, 0)).astype(v.dtype)  # W^(1/2)
     T = _mm(_mm(_dag(v), tilde), v)
     S = root[:, :, None] * T * root[:, None, :]
@@ -197,7 +197,7 @@ def _concurrence_parts(x):
     mu, u = mu[:, ::-1], u[:, :, ::-1]  # descending
     lam = _safe_sqrt(jnp.maximum(mu, 0))
     a = _mm(v * root[:, None, :], u)  # columns a_i = V W^(1/2) u'_i
-    b = sign[:, None] * jnp.conj(a[:, ::-1, :])  # columns Y conj(a_i)
+    b = sign[None, :, None] * jnp.conj(a[:, ::-1, :])  # columns Y conj(a_i)
     cc = _mm(tilde, a)  # columns rho~ a_i
     C = jnp.maximum(0, lam[:, 0] - lam[:, 1] - lam[:, 2] - lam[:, 3])
     return C, lam, a, b, cc
