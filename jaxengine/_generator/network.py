@@ -179,17 +179,42 @@ def local_rates(net):
     return net.gamma * up, net.gamma * down
 
 
-def scatter_generator(theta, n: int, which=None):
-    """M = sum_k theta_k B_k, (B, 4^n, 4^n), from theta (B, K); `which` restricts to the terms k < which."""
+@functools.cache
+def _gather_plan(n: int, which: int | None):
+    """The sparse generator regrouped by matrix position, for a gather instead of a scatter-add (serial on CPU).
+
+    Returns (kk, cc, inv): the U structurally non-zero positions each get up to m contributions theta[kk] * cc
+    (padded with coefficient 0), and inv (4^n * 4^n,) maps every position of M to its slot (U: the zero slot)."""
     t = local_terms(n)
     k, rows, cols, vals = t["k"], t["rows"], t["cols"], t["vals"]
     if which is not None:
         sel = k < which
         k, rows, cols, vals = k[sel], rows[sel], cols[sel], vals[sel]
     D = 4**n
-    contrib = theta[:, k] * jnp.asarray(vals, theta.dtype)[None, :]
-    M = jnp.zeros((theta.shape[0], D * D), theta.dtype).at[:, rows * D + cols].add(contrib)
-    return M.reshape(-1, D, D)
+    pos = rows * D + cols
+    uniq, slot = np.unique(pos, return_inverse=True)
+    m = np.bincount(slot).max()
+    kk = np.zeros((len(uniq), m), np.int32)
+    cc = np.zeros((len(uniq), m))
+    fill = np.zeros(len(uniq), int)
+    for e in range(len(pos)):
+        u = slot[e]
+        kk[u, fill[u]], cc[u, fill[u]] = k[e], vals[e]
+        fill[u] += 1
+    inv = np.full(D * D, len(uniq), np.int32)
+    inv[uniq] = np.arange(len(uniq))
+    return kk, cc, inv
+
+
+def scatter_generator(theta, n: int, which=None):
+    """M = sum_k theta_k B_k, (B, 4^n, 4^n), from theta (B, K); `which` restricts to the terms k < which.
+
+    Two gathers (the contributions of each non-zero position, then the positions of M): no scatter-add."""
+    kk, cc, inv = _gather_plan(n, which)
+    D = 4**n
+    vals = jnp.einsum("bum,um->bu", theta[:, kk], jnp.asarray(cc, theta.dtype))
+    vals = jnp.concatenate([vals, jnp.zeros_like(vals[:, :1])], axis=1)
+    return vals[:, inv].reshape(-1, D, D)
 
 
 def local_generator(net):
