@@ -233,6 +233,7 @@ def _cmd_scan(args):
             store_rho=args.store_rho,
             overwrite=args.overwrite,
             kernel=args.kernel,
+            fields=args.fields.split(",") if args.fields else None,
         )
     except KeyboardInterrupt:
         try:
@@ -271,6 +272,9 @@ def register_scan(sub):
     p.add_argument("--out", required=True, help="the Zarr store (a directory), e.g. scan.zarr")
     p.add_argument("--chunk-size", type=int, default=None, help="points per chunk (default: from available memory)")
     p.add_argument("--store-rho", action="store_true", help="also store the 4x4 steady state at every point")
+    p.add_argument(
+        "--fields", default=None, help="observables to compute and store, comma-separated (default: all): J,negativity"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing store made with other parameters")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(

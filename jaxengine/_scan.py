@@ -54,7 +54,7 @@ import numpy as np
 
 from . import _kernel
 from ._checks import prepare
-from ._observables import _observables_impl, check_kernel
+from ._observables import _observables_impl, check_fields, check_kernel
 from ._params import DEFAULTS, NUMERIC_FIELDS, EngineParams
 
 VARS = ("J", "Q_h", "Q_c", "negativity", "concurrence", "J_c", "witness", "residual", "ok")
@@ -88,6 +88,7 @@ class _Plan:
     dtype: np.dtype
     chunk: tuple[int, ...]  # chunk shape (one Zarr chunk)
     store_rho: bool
+    fields: tuple[str, ...] = VARS  # the observables computed and stored (residual and ok always)
 
     @property
     def shape(self):
@@ -125,6 +126,7 @@ class _Plan:
             bath=self.base.bath,
             dtype=str(self.dtype),
             store_rho=self.store_rho,
+            fields=list(self.fields),
         )
 
 
@@ -241,7 +243,7 @@ def _bucket(n: int) -> int:
 
 
 @functools.lru_cache(maxsize=16)
-def _chunk_kernel(batch: int, bath: str, store_rho: bool, devices: tuple, kernel: str = "xla"):
+def _chunk_kernel(batch: int, bath: str, store_rho: bool, devices: tuple, kernel: str = "xla", fields=VARS):
     """The jitted chunk function for `batch` points split over `devices` (one compile per key)."""
     mesh = jax.sharding.Mesh(np.array(devices), ("d",))
     spec = jax.sharding.PartitionSpec
@@ -254,8 +256,8 @@ def _chunk_kernel(batch: int, bath: str, store_rho: bool, devices: tuple, kernel
         idx = jnp.minimum(idx, size[:, None] - 1)  # padding points of edge chunks: any in-range point
         vals = jnp.take_along_axis(table, idx, axis=1)  # (9, n_local)
         p = EngineParams(**{f: vals[i] for i, f in enumerate(NUMERIC_FIELDS)}, bath=bath)
-        o = _observables_impl(p, kernel=kernel)
-        out = {v: getattr(o, v) for v in VARS}
+        o = _observables_impl(p, kernel=kernel, fields=check_fields(fields + (("rho",) if store_rho else ())))
+        out = {v: getattr(o, v) for v in fields}
         if store_rho:
             out["rho"] = o.rho
         return out
@@ -274,8 +276,9 @@ class _Runner:
         nd = len(devices)
         count = int(np.prod(plan.chunk))
         self.count = count
-        self.batch = -(-count // (8 * nd)) * 8 * nd  # a multiple of the SIMD width on every device
-        self.fn = _chunk_kernel(self.batch, plan.base.bath, plan.store_rho, tuple(devices), kernel)
+        # a power of two (>= 128 per device): grids of any size share a few compiled chunk programs
+        self.batch = max(128 * nd, 1 << (count - 1).bit_length())
+        self.fn = _chunk_kernel(self.batch, plan.base.bath, plan.store_rho, tuple(devices), kernel, plan.fields)
         itype = jax.dtypes.canonicalize_dtype(np.int64)
         L = _bucket(max(plan.shape))
         table = np.zeros((len(NUMERIC_FIELDS), L), plan.dtype)
@@ -348,7 +351,7 @@ def _dtype(plan: _Plan, name):
 
 
 def _var_names(plan: _Plan):
-    return VARS + (("rho",) if plan.store_rho else ())
+    return tuple(plan.fields) + (("rho",) if plan.store_rho else ())
 
 
 def _create_store(path: str, plan: _Plan):
@@ -416,7 +419,9 @@ def _spec_difference(stored: dict, want: dict) -> str | None:
     for k, v in want["base"].items():
         if stored["base"].get(k) != v:
             return f"base parameter {k}={stored['base'].get(k)!r} (this call: {k}={v!r})"
-    for k in ("bath", "dtype", "store_rho"):
+    for k in ("bath", "dtype", "store_rho", "fields"):
+        if k == "fields" and "fields" not in stored:  # stores written before `fields` existed hold every variable
+            stored = dict(stored, fields=list(VARS))
         if stored.get(k) != want[k]:
             return f"{k}={stored.get(k)!r} (this call: {k}={want[k]!r})"
     return None
@@ -733,6 +738,7 @@ def scan(
     store_rho: bool = False,
     overwrite: bool = False,
     kernel: str = "xla",
+    fields=None,
 ):
     r"""Every observable on an N-D outer-product grid of parameters, in bounded memory, optionally streamed to Zarr.
 
@@ -752,6 +758,8 @@ def scan(
             is native in Zarr 3 and in zarr-python 2).
         overwrite: replace an existing store at `out` instead of resuming it.
         kernel: "xla" (default) or "fused" (EXPERIMENTAL, GPU only), as in `observables`.
+        fields: None (every variable), or the observables to compute and store, e.g. `("J", "negativity")`, as in
+            `observables` (`residual` and `ok` always; `rho` through `store_rho`). Fewer fields compute faster.
 
     Returns:
         `xarray.Dataset` with dimensions = the axis names, coordinates = the axis values, data variables `J, Q_h,
@@ -783,6 +791,7 @@ def scan(
     procs = _Processes() if jax.process_count() > 1 else None
     try:
         check_kernel(kernel)
+        fields = tuple(f for f in check_fields(fields) if f != "rho")  # rho is `store_rho`'s
         names, values, dtype = _check_axes(base, axes)
         shape = tuple(len(v) for v in values)
         if chunk_size is not None:
@@ -792,7 +801,7 @@ def scan(
                 )
         base = base.replace(**{n: DEFAULTS[n] for n in names})  # scanned fields of `base` play no role
         plan = _Plan(names, values, base, dtype, chunk_shape(shape, chunk_size or default_chunk_size(store_rho)),
-                     bool(store_rho))
+                     bool(store_rho), tuple(v for v in VARS if v in fields))
         if procs is not None and out is None:
             raise ValueError("A multi-process scan (jax.process_count() > 1) needs `out`: a store all processes share.")
     except Exception as e:

@@ -136,6 +136,17 @@ def test_fields_compute_only_what_is_asked():
         je.observables(p, fields=("J", "Jc"))
 
 
+def test_scan_fields():
+    axes = {"T_h": np.linspace(0.3, 1.0, 4), "delta": [0.0, 0.02]}
+    part = je.scan(axes=axes, fields=("J", "negativity"), progress=False)
+    assert set(part.data_vars) == {"J", "negativity", "residual", "ok"}
+    ref = je.observables(je.grid(T_h=axes["T_h"], delta=np.array(axes["delta"])))
+    np.testing.assert_allclose(part.J.values, ref.J, rtol=1e-12, atol=1e-18)
+    np.testing.assert_allclose(part.negativity.values, ref.negativity, rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="Argument `fields`"):
+        je.scan(axes=axes, fields=("J", "entropy"), progress=False)
+
+
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch):
     d = tmp_path / "cache"

@@ -37,7 +37,7 @@ def gauss_jordan(A):
         aug = jnp.where(is_k, new_k, aug - f[:, :, None] * new_k)
         return aug, jnp.minimum(min_pivot, jnp.abs(piv))
 
-    init = (aug, jnp.full(A.shape[:1], jnp.inf, dtype=jnp.abs(A[:, 0, 0]).dtype))
+    init = (aug, jnp.abs(A[:, 0, 0]) * 0 + jnp.inf)  # derived from A: varies like A under shard_map
     aug, min_pivot = jax.lax.fori_loop(0, n, step, init)
     return aug[:, :, n:], min_pivot
 
@@ -113,7 +113,8 @@ def jacobi_eigh(A, sweeps: int = 6, vectors: bool = False):
             V = jnp.where(is_p[None], new_p[:, None], jnp.where(is_q[None], new_q[:, None], V))
         return A, V
 
-    V0 = jnp.broadcast_to(jnp.eye(n, dtype=A.dtype)[:, :, None], At.shape) if vectors else jnp.zeros((), A.dtype)
+    # the initial V derived from A, so that it varies like A under shard_map
+    V0 = jnp.zeros_like(At) + jnp.eye(n, dtype=A.dtype)[:, :, None] if vectors else jnp.zeros((), A.dtype)
     At, V = jax.lax.fori_loop(0, sweeps * len(pairs), rotate, (At, V0))
     w = jnp.diagonal(At, 0, 0, 1).real  # (B, n)
     order = jnp.argsort(w, axis=-1)
