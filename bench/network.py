@@ -5,7 +5,8 @@ ME) the script (1) builds a batch of random networks, (2) times the first call o
 and the pairwise negativities against QuTiP on a few points, (4) times the best of R repeats with
 `block_until_ready`, and the QuTiP loop per point (steadystate of the same operators, built by hand, plus
 `ptrace` and a NumPy partial-transpose spectrum for every pair), and (5) prints one JSON line per case. Then one
-n = 5 point (a 1023 x 1023 real system) timed on its own, and the global ME at n = 3.
+n = 5 point (a 1023 x 1023 real system) timed on its own, and the global ME at n = 3. The kappa = 0 cases use the
+excitation-number symmetry (a system of C(2n, n) - 1 = 19 and 69 unknowns instead of 63 and 255).
 
     python bench/network.py                # n = 3 (256 points), n = 4 (256 points), n = 5 (1 point), ~2 min
     python bench/network.py --points 256 --qutip 10
@@ -86,9 +87,11 @@ def meta():
     )
 
 
-def bench_case(n, B, n_qutip, repeat, master_equation="local"):
+def bench_case(n, B, n_qutip, repeat, master_equation="local", kappa=True):
     rng = np.random.default_rng(n)
     net = random_networks(rng, n, B).replace(master_equation=master_equation)
+    if not kappa:  # the excitation-number symmetry: C(2n, n) - 1 unknowns instead of 4^n - 1
+        net = net.replace(kappa=0.0)
     if master_equation == "global":  # the secular regime: rates far below the Bohr-frequency spacings
         net = net.replace(
             eps=rng.uniform(0.6, 1.4, (B, n)), gamma=np.asarray(net.gamma) * 1e-2, g=np.asarray(net.g) * 5
@@ -98,7 +101,8 @@ def bench_case(n, B, n_qutip, repeat, master_equation="local"):
     o = jax.block_until_ready(f())
     first = time.perf_counter() - t0
     run = min(timeit.repeat(lambda: jax.block_until_ready(f()), number=1, repeat=repeat))
-    line = dict(bench="network", n=n, master_equation=master_equation, points=B, compile_s=round(first - run, 3))
+    line = dict(bench="network", n=n, master_equation=master_equation, kappa=bool(kappa), points=B)
+    line.update(compile_s=round(first - run, 3))
     line.update(run_s=round(run, 4), points_per_s=round(B / run, 1), ok=int(np.asarray(o.ok).sum()))
     if master_equation == "local" and n_qutip:
         t0 = time.perf_counter()
@@ -121,6 +125,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     bench_case(3, args.points, args.qutip, args.repeat)
     bench_case(4, args.points, max(1, args.qutip // 2), args.repeat)
+    bench_case(3, args.points, args.qutip, args.repeat, kappa=False)
+    bench_case(4, args.points, max(1, args.qutip // 2), args.repeat, kappa=False)
     bench_case(3, args.points, 0, args.repeat, master_equation="global")
     if not args.skip_n5:
         bench_case(5, 1, 1, 2)

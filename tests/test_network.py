@@ -189,6 +189,27 @@ def test_local_n4_against_qutip():
                     np.testing.assert_allclose(o.concurrence[b, i, j], qt.concurrence(r), rtol=1e-8, atol=1e-12)
 
 
+def test_local_kappa0_symmetric_path_against_qutip():
+    # at kappa = 0 the solve runs in the commutant of the excitation number (70 unknowns instead of 255 at n = 4)
+    rng = np.random.default_rng(21)
+    for n, edges, bath in (
+        (3, [(0, 1), (1, 2), (0, 2)], "fermionic"),
+        (4, [(0, 1), (1, 2), (2, 3), (3, 0)], "bosonic"),
+    ):
+        nets = [network(n, edges, rng, detune=0.02, fermionic=bath == "fermionic") for _ in range(2)]
+        o = je.observables(stack_networks(nets, bath))
+        assert o.ok.all()
+        for b, d in enumerate(nets):
+            H, baths = np_network(*(d[k] for k in ("eps", "g", "kappa", "gamma", "T", "mu")), bath)
+            rho = qutip_steady(H, baths)
+            np.testing.assert_allclose(o.rho[b], rho, rtol=0, atol=1e-10)
+            np.testing.assert_allclose(o.Q[b], currents(H, baths, rho), rtol=1e-10, atol=1e-16)
+            for i, j in ((0, 1), (1, 2)):
+                r = pair_state(rho, i, j, n)
+                np.testing.assert_allclose(o.negativity[b, i, j], np_pair_negativity(r), rtol=1e-8, atol=1e-12)
+                np.testing.assert_allclose(o.concurrence[b, i, j], qt.concurrence(r), rtol=1e-8, atol=1e-12)
+
+
 # ---------------------------------------------------------------------------------------------------------- global ME
 
 

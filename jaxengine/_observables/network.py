@@ -31,7 +31,7 @@ from .._checks import check_square, complex_dtype, prepare
 from .._generator import network as gen
 from .._models.network import Network, flat_network, prepare_network
 from .._params import EngineParams
-from .._solve.network import solve_pauli
+from .._solve.network import solve_pauli, solve_reduced
 from .._steady import raise_if_failed
 
 YY = np.array([[0, 0, 0, -1], [0, 0, 1, 0], [0, 1, 0, 0], [-1, 0, 0, 0]], dtype=float)
@@ -129,6 +129,20 @@ def _local_impl(net):
     return NetworkObservables(rho, Q, I, _entropy(net, Q, I), neg, conc, residual, ok)
 
 
+def _local_symmetric_impl(net, R, c, Q):
+    # kappa = 0: the steady state lies in the commutant of the excitation number (`gen.number_symmetric_basis`)
+    n = net.eps.shape[-1]
+    up, down = gen.local_rates(net)
+    theta = jnp.concatenate([gen.theta_hamiltonian(net), up, down], axis=-1)
+    A = jnp.einsum("bk,kij->bij", theta, R)
+    b = -jnp.einsum("bk,ki->bi", theta, c)
+    x, residual, ok = solve_reduced(A, b, Q)
+    Q_, I = _local_currents(net, x)
+    neg, conc = _pair_entanglement(x, n)
+    rho = gen.rho_from_pauli(x, n)
+    return NetworkObservables(rho, Q_, I, _entropy(net, Q_, I), neg, conc, residual, ok)
+
+
 def _global_one(net):
     """The global (secular) ME at one point: (x, Q, I, ok_secular)."""
     n = net.eps.shape[-1]
@@ -176,19 +190,35 @@ def _network_impl(net: Network) -> NetworkObservables:
 # in-memory cache; `_compile`'s disk cache is not used here: a deserialised executable of this program crashed the
 # process (segfault in the next eager JAX operation, jax 0.10.2 CPU), reported to the lead.
 _jitted = jax.jit(_network_impl)
+_jitted_symmetric = jax.jit(_local_symmetric_impl)
+SYMMETRIC_MAX_N = 4  # the reduced basis of n = 5 takes a 1024 x 1024 SVD to build; the full solve is fast enough there
 _BUCKETS = {"small": _compile.BUCKETS, 4: (8, 256), "large": (1, 8)}
+
+
+def _symmetric(net: Network) -> bool:
+    """Use the kappa = 0 reduction: local ME, concrete kappa equal to 0 everywhere (never under a trace, where a
+    derivative with respect to kappa would leave the symmetric subspace)."""
+    n = net.eps.shape[-1]
+    if net.master_equation != "local" or not 2 <= n <= SYMMETRIC_MAX_N or _compile.is_traced(net):
+        return False
+    return not np.any(np.asarray(net.kappa))
 
 
 def _run_bucketed(net: Network, buckets) -> NetworkObservables:
     if _compile.is_traced(net):
         return _jitted(net)
+    if _symmetric(net):
+        R, c, Q = (jnp.asarray(a, net.eps.dtype) for a in gen.number_symmetric_basis(net.eps.shape[-1]))
+        run = functools.partial(_jitted_symmetric, R=R, c=c, Q=Q)
+    else:
+        run = _jitted
     B = net.eps.shape[0]
     size = _compile.bucket(B, buckets)
     outs = []
     for start in range(0, B, size):
         part = jax.tree.map(lambda v, s=start: np.asarray(v)[s : s + size], net)
         m = part.eps.shape[0]
-        out = _jitted(_compile.pad_batch(part, size))
+        out = run(_compile.pad_batch(part, size))
         outs.append(jax.tree.map(lambda y, m=m: y[:m], out) if m < size else out)
     return outs[0] if len(outs) == 1 else jax.tree.map(lambda *ys: jnp.concatenate(ys), *outs)
 

@@ -40,3 +40,17 @@ def solve_pauli(M):
     op_norm = jnp.linalg.norm(M, axis=(-1, -2))
     residual, ok = _kernel.health(r, op_norm, jnp.linalg.norm(x, axis=-1), rel_pivot, D, M.dtype)
     return x, residual, ok
+
+
+def solve_reduced(A, b, Q):
+    """x (B, D) = e_0 + Q y with A y = b (a symmetry-reduced, trace-eliminated system), residual (B,), ok (B,).
+
+    Valid when the full generator maps the subspace spanned by (e_0, Q) into itself (then the full residual
+    ||M x|| equals ||A y - b||)."""
+    D = Q.shape[0]
+    y, rel_pivot = jax.vmap(_solve_one)(A, b)
+    x = jnp.einsum("dr,br->bd", Q, y).at[:, 0].add(1.0)
+    r = jnp.linalg.norm(jnp.einsum("bij,bj->bi", A, y) - b, axis=-1) / jnp.sqrt(jnp.asarray(D, A.dtype)) ** 0.5
+    op_norm = jnp.linalg.norm(A, axis=(-1, -2)) + jnp.linalg.norm(b, axis=-1)
+    residual, ok = _kernel.health(r, op_norm, jnp.linalg.norm(x, axis=-1), rel_pivot, A.shape[-1], A.dtype)
+    return x, residual, ok
