@@ -95,7 +95,7 @@ def thermodynamics(p, *, bath: str = "h", throw: bool = True) -> Thermodynamics:
         >>> import jaxengine as je
         >>> th = je.thermodynamics(je.EngineParams(T_h=0.7))
         >>> f"TUR = {float(th.tur):.4f}, KUR = {float(th.kur):.4f}"
-        'TUR = 0.0000, KUR = 0.0000'
+        'TUR = 7.6728, KUR = 4.9188'
     """
     counting.check_counting_args(bath, "particles", 2)
     p, shape = prepare(p)

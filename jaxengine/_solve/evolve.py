@@ -347,7 +347,7 @@ def evolve(p, times, *, rho0=None, throw: bool = True) -> Observables:
         >>> import numpy as np, jaxengine as je
         >>> o = je.evolve(je.EngineParams(T_h=0.7), np.array([0.0, 1e3, 1e8]))
         >>> o.negativity.shape, [f"{v:.6e}" for v in o.negativity.tolist()]
-        ((3,), ['0.000000e+00', '0.000000e+00', '8.972264e-04'])
+        ((3,), ['0.000000e+00', '7.030024e-04', '8.972264e-04'])
     """
     times = check_times(times)
     p, x0, shape = _broadcast(p, rho0)
