@@ -11,6 +11,7 @@ from ._cli_dynamics import register_evolve, register_fluctuations
 from ._cli_network import register_network
 from ._cli_scan import register_plot, register_scan
 from ._cli_solvers import register_critical, register_kappa_max, register_optimise
+from ._cli_warmup import register_warmup
 from ._params import DEFAULTS, NUMERIC_FIELDS
 from .reproduce import register_reproduce
 
@@ -69,6 +70,7 @@ REGISTER = [
     register_network,
     register_evolve,
     register_fluctuations,
+    register_warmup,
 ]
 
 

@@ -214,3 +214,14 @@ def test_cache_off(tmp_path, monkeypatch):
     monkeypatch.setenv("JAXENGINE_CACHE_DIR", "off")
     assert _compile.cache_dir() is None
     np.testing.assert_array_equal(_run(_tiny()), np.arange(5.0) * 2 + 1)
+
+
+def test_warmup_clear(cache_dir, capsys):
+    from jaxengine.cli import main
+
+    cache_dir.mkdir()
+    (cache_dir / "observables_compact-0123.jxc").write_bytes(b"x")
+    (cache_dir / "keep.txt").write_text("not ours")
+    assert main(["warmup", "--clear"]) == 0
+    assert '"removed": 1' in capsys.readouterr().out
+    assert not list(cache_dir.glob("*.jxc")) and (cache_dir / "keep.txt").exists()
