@@ -6,6 +6,7 @@ import pytest
 
 import jaxengine as je
 import jaxengine._analytic
+import jaxengine._compile
 import jaxengine._observables
 import jaxengine._steady
 
@@ -18,6 +19,7 @@ def no_compile(monkeypatch):
         raise AssertionError("reached the jitted implementation")
 
     monkeypatch.setattr(jaxengine._observables, "_observables_impl", boom)
+    monkeypatch.setattr(jaxengine._compile, "executable", boom)  # every eager bucketed or chunked program
     monkeypatch.setattr(jaxengine._steady, "_engine_steady", boom)
     monkeypatch.setattr(jaxengine._analytic, "_closed_form_impl", boom)
 
