@@ -46,6 +46,7 @@ from ._optimise import kappa_max as kappa_max  # noqa: E402
 from ._optimise import optimise as optimise  # noqa: E402
 from ._params import EngineParams as EngineParams  # noqa: E402
 from ._params import grid as grid  # noqa: E402
+from ._scan import ScanProcessLost as ScanProcessLost  # noqa: E402
 from ._scan import scan as scan  # noqa: E402
 from ._solve.counting import CountingStatistics as CountingStatistics  # noqa: E402
 from ._solve.counting import counting_statistics as counting_statistics  # noqa: E402
