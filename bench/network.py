@@ -91,10 +91,10 @@ def bench_case(n, B, n_qutip, repeat, master_equation="local", kappa=True):
     rng = np.random.default_rng(n)
     net = random_networks(rng, n, B).replace(master_equation=master_equation)
     if not kappa:  # the excitation-number symmetry: C(2n, n) - 1 unknowns instead of 4^n - 1
-        net = net.replace(kappa=0.0)
+        net = net.replace(kappa=np.zeros((B, n)))
     if master_equation == "global":  # the secular regime: rates far below the Bohr-frequency spacings
         net = net.replace(
-            eps=rng.uniform(0.6, 1.4, (B, n)), gamma=np.asarray(net.gamma) * 1e-2, g=np.asarray(net.g) * 5
+            eps=rng.uniform(0.6, 1.4, (B, n)), gamma=np.asarray(net.gamma) * 1e-4, g=np.asarray(net.g) * 5
         )
     f = lambda: je.observables(net, throw=False)  # noqa: E731
     t0 = time.perf_counter()
