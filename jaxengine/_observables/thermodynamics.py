@@ -64,12 +64,12 @@ class Thermodynamics(NamedTuple):
 
 @_compile.bucketed(name="thermodynamics", static_argnames=("bath",))
 def thermodynamics_impl(p, *, bath: str) -> Thermodynamics:
-    theta, x, _, ok = counting.steady_pauli(p)
+    theta, x, _, ok, solve = counting.steady_pauli(p)
     Q_h, Q_c = _kernel._heat_from_pauli(theta.T, x.T)
     sigma = -Q_h / p.T_h - Q_c / p.T_c
     J = jnp.asarray(counting.JUMPS[:, 0], dtype=x.dtype)  # trace row of each unit jump superoperator
     activity = jnp.einsum("bk,kj,bj->b", theta[:, 5:], J, x)
-    c1, c2, _ = counting.cumulants(theta, x, counting.counting_weights(p, bath, "particles"), order=2)
+    c1, c2, _ = counting.cumulants(theta, x, counting.counting_weights(p, bath, "particles"), 2, solve)
     rel = c2 / c1**2
     eps = p.eps_h if bath == "h" else p.eps_c
     ok = ok & jnp.isfinite(c1) & jnp.isfinite(c2) & jnp.isfinite(sigma)

@@ -23,10 +23,11 @@ c_3 = \langle 1|M_3|x\rangle + 3\langle 1|M_2|x_1\rangle + 6\langle 1|M_1|x_2\ra
 the first row of $M$ vanishes. The bordered system $\begin{psmallmatrix}M & x\\ \langle 1| & 0\end{psmallmatrix}
 \begin{psmallmatrix}z\\ \mu\end{psmallmatrix} = \begin{psmallmatrix}v - v_0x\\ 0\end{psmallmatrix}$ that defines
 $z = M^Dv$ has $z_0 = 0$ from its last row, and then its rows 1..15 read $A z_{1:} = (v - v_0x)_{1:}$ with the same
-$A = M_{1:,1:}$ as the steady state ($\mu = 0$ from row 0). So each application of $M^D$ is one solve with $A$,
-whose LU (a rolled, pivoted loop, `_kernel._lu_loop`) is computed once and shared by the two solves. Derivatives
-go through `lax.custom_linear_solve` (implicit, any order and mode, no loop transposed), the steady state through
-the kernel's implicit rule: the cumulants are differentiable with respect to every parameter.
+$A = M_{1:,1:}$ as the steady state ($\mu = 0$ from row 0). So each application of $M^D$ is one solve with $A$, done
+with the steady-state kernel's unrolled, batch-last block LU (`_kernel._factor`, factorised once per point and shared
+by the two solves: no LAPACK, vectorised across points). Derivatives go through `lax.custom_linear_solve` (tangents
+solved with the same factors; the transposed solves of reverse mode with `_kernel`'s rolled, pivoted LU of $A$), the
+steady state through the kernel's implicit rule: the cumulants are differentiable with respect to every parameter.
 """
 
 from typing import NamedTuple
@@ -73,30 +74,35 @@ class CountingStatistics(NamedTuple):
     ok: jax.Array
 
 
-def shared_solver(A):
-    """x = A^{-1} b for (B, n, n) A and any number of (B, n) right-hand sides, with ONE rolled LU per matrix.
+def kernel_solver(theta, A):
+    """x = A^{-1} b for (B, 15) right-hand sides with the steady-state kernel's unrolled, batch-last block LU of A
+    (`_kernel._factor`, factorised once, no LAPACK, vectorised across points), wrapped in `lax.custom_linear_solve`:
+    tangents are solved with the same factors, and the transpose solve of reverse mode (A^T, which the kernel does
+    not factorise) uses the rolled, pivoted LU of `_kernel`, computed only when reverse mode asks for it."""
+    F = _kernel._factor(jax.lax.stop_gradient(theta).T)  # batch-last theta (9, B)
 
-    Like `_kernel.loop_solve`, the LU is of `stop_gradient(A)` and `lax.custom_linear_solve` supplies the implicit
-    derivative and the transpose solve, so derivatives of every order and mode work and never transpose a loop.
-    """
-    lu, perm = jax.vmap(_kernel._lu_loop)(jax.lax.stop_gradient(A))
+    def forward(_, v):  # v (B, 15)
+        return jnp.stack(_kernel._apply(F, {i: v[:, i] for i in range(15)}), axis=-1)
 
-    def one(A, lu, perm, b):
+    def transpose(_, v):
+        def one(a, b):
+            lu, perm = _kernel._lu_loop(a)
+            return _kernel._lu_apply(lu, perm, b, True)
+
+        return jax.vmap(one)(jax.lax.stop_gradient(A), v)
+
+    def solve(b):
         return jax.lax.custom_linear_solve(
-            lambda v: A @ v,
-            b,
-            solve=lambda _, v: _kernel._lu_apply(lu, perm, v, False),
-            transpose_solve=lambda _, v: _kernel._lu_apply(lu, perm, v, True),
+            lambda v: jnp.einsum("bij,bj->bi", A, v), b, solve=forward, transpose_solve=transpose
         )
 
-    return lambda b: jax.vmap(one)(A, lu, perm, b)
+    return solve, F[3]  # F[3]: the smallest pivot per point (a singularity indicator)
 
 
-def cumulants(theta, x, weights, order: int):
-    r"""(c1, c2, c3) per point from theta (B, 9), the steady state x (B, 16) and the counting weights (B, 4)
-    $\nu_k$ of the four jumps (zero for jumps that are not counted). c3 is nan when `order` < 3."""
-    M = jnp.einsum("bk,kij->bij", theta, jnp.asarray(_kernel.GENERATORS, dtype=theta.dtype))
-    solve = shared_solver(M[:, 1:, 1:])
+def cumulants(theta, x, weights, order: int, solve):
+    r"""(c1, c2, c3) per point from theta (B, 9), the steady state x (B, 16), the counting weights (B, 4)
+    $\nu_k$ of the four jumps (zero for jumps that are not counted) and `solve` (b -> A^{-1} b, from
+    `steady_pauli`). c3 is nan when `order` < 3."""
     rated = weights * theta[:, 5:]  # nu_k gamma_k (theta[5:] are the four rates)
     J = jnp.asarray(JUMPS, dtype=theta.dtype)
 
@@ -129,20 +135,25 @@ def counting_weights(p, bath: str, quantity: str):
 
 
 def steady_pauli(p):
-    """(theta (B, 9), x (B, 16), residual, ok) of flat prepared parameters, from the kernel's exact solve."""
-
-    def one_block(q):
-        x, residual, ok = _kernel.fast_solve(q)
-        return x.T, residual, ok
-
-    x, residual, ok = _kernel.blocked(one_block, p)
-    return _model._coefficients(p), x, residual, ok
+    """(theta (B, 9), x (B, 16), residual, ok, solve) of flat prepared parameters: the steady state
+    $A y = -M_{1:,0}$ solved with the same factorisation (`kernel_solver`) that the Drazin solves reuse, so the
+    program holds ONE unrolled factorisation; `residual` = ||L vec rho|| and `ok` as in `_kernel.health` (finite,
+    residual at roundoff, no numerically zero pivot). Unlike `_kernel.fast_solve` there is no refinement step (the
+    block LU's backward error stays below ~16 eps in the paper's range, `_kernel`'s docstring)."""
+    theta = _model._coefficients(p)
+    M = jnp.einsum("bk,kij->bij", theta, jnp.asarray(_kernel.GENERATORS, dtype=theta.dtype))
+    solve, min_pivot = kernel_solver(theta, M[:, 1:, 1:])
+    y = solve(-M[:, 1:, 0])
+    x = jnp.concatenate([jnp.ones_like(y[:, :1]), y], axis=1)
+    res = jnp.sqrt(jnp.sum(jnp.einsum("bij,bj->bi", M, x) ** 2, axis=-1))
+    residual, ok = _kernel._health_rows(theta.T, tuple(x.T), min_pivot, res)
+    return theta, x, residual, ok, solve
 
 
 @_compile.bucketed(name="counting_statistics", static_argnames=("bath", "quantity", "order"))
 def counting_impl(p, *, bath: str, quantity: str, order: int) -> CountingStatistics:
-    theta, x, _, ok = steady_pauli(p)
-    c1, c2, c3 = cumulants(theta, x, counting_weights(p, bath, quantity), order)
+    theta, x, _, ok, solve = steady_pauli(p)
+    c1, c2, c3 = cumulants(theta, x, counting_weights(p, bath, quantity), order, solve)
     fano = c2 / jnp.abs(c1)
     ok = ok & jnp.isfinite(c1) & jnp.isfinite(c2) & (jnp.isfinite(c3) | (order < 3))
     return CountingStatistics(c1, c2, c3, fano, ok)
