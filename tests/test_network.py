@@ -279,6 +279,20 @@ def test_global_against_qutip_bloch_redfield(global3):
         np.testing.assert_allclose(o.rho[b], qt.steadystate(R).full(), rtol=0, atol=1e-10)
 
 
+@pytest.mark.slow
+def test_global_fermionic_grand_canonical_gibbs():
+    # equal T and mu, kappa = 0 (N conserved): the steady state is exp(-(H - mu N)/T) / Z
+    g = np.array([[0, 0.2, 0.1], [0.2, 0, 0.15], [0.1, 0.15, 0]])
+    eps, T, mu = np.array([1.0, 1.3, 0.8]), 0.4, 0.5
+    net = je.Network(eps=eps, g=g, gamma=[1e-5, 2e-5, 3e-5], T=T, mu=mu, bath="fermionic", master_equation="global")
+    o = je.observables(net)
+    H, _ = np_network(eps, g, np.zeros(3), np.ones(3), np.full(3, T), np.zeros(3), "bosonic")
+    number = sum(op(SP @ SM, j, 3) for j in range(3))
+    gibbs = sl.expm(-(H - mu * number) / T)
+    np.testing.assert_allclose(o.rho, gibbs / np.trace(gibbs), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(o.particle_current, 0, atol=1e-18)
+
+
 def test_engine_global_equals_local_as_g_to_0():
     # Bohr frequencies eps +- g closer than the largest rate are one group: the global ME is then the local one
     g = np.array([1e-5, 1e-4, 1e-3])
