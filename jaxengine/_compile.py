@@ -23,13 +23,15 @@ user's program and is compiled with it, for the shapes the user traced.
 determines the executable: the program's name and static options, the shapes and dtypes of its inputs, the versions
 of jax, jaxlib and jaxengine, a hash of jaxengine's own source files, the backend and device kind, the compiler
 options and the JAX flags that change lowering. So an entry is never used by a program it was not compiled for
-(stale entries are simply never looked up again; `jaxengine warmup --clear` removes them). Each file carries a SHA-256
-of its payload, checked before anything is deserialised: a corrupt or truncated entry is recompiled and replaced,
-never trusted. Entries are written atomically (a temporary file, then a rename), so concurrent processes never read a
-partial file. A directory that cannot be created or written gives one warning, and the library runs on without a
-disk cache. This cache is jaxengine's own: it does not touch JAX's persistent compilation cache or any other
-`jax.config` setting, so the user's own programs are unaffected (and JAX's cache, if the user enables it, still
-works for them).
+(stale entries are simply never looked up again; `jaxengine warmup --clear` removes them). Each file carries a
+SHA-256 of its payload, checked before anything is deserialised: a corrupt or truncated entry is recompiled and
+replaced, never trusted. An entry is written only after a round trip (serialise, deserialise, run) gave bit for bit
+the results of the executable just compiled, and an entry that loads but fails to run is recompiled too. Entries are
+written atomically (a temporary file, then a rename), so concurrent processes never read a partial file. A directory
+that cannot be created or written gives one warning, and the library runs on without a disk cache. This cache is
+jaxengine's own: it does not touch JAX's persistent compilation cache or any other `jax.config` setting, so the
+user's own programs are unaffected (and JAX's cache, if the user enables it, still works for them; jaxengine's own
+programs are then compiled without it).
 """
 
 import collections
@@ -44,6 +46,7 @@ import warnings
 
 import jax
 import numpy as np
+from jax._src import config as jax_config
 
 # Padded batch sizes of eager calls. Small calls (one point, a few hundred) pay for a few padded points; larger ones
 # run as chunks of the largest bucket.
@@ -181,12 +184,35 @@ def _load(path: pathlib.Path):
         return None
 
 
-def _store(path: pathlib.Path, compiled) -> None:
+def _runs(compiled, args) -> bool:
+    """Whether the executable runs on `args` (checked once when it comes from disk)."""
+    try:
+        jax.block_until_ready(compiled(*args))
+        return True
+    except Exception:
+        return False
+
+
+def _same(a, b) -> bool:
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    return len(la) == len(lb) and all(
+        np.array_equal(np.asarray(x), np.asarray(y), equal_nan=np.asarray(x).dtype.kind in "fc")
+        for x, y in zip(la, lb, strict=True)
+    )
+
+
+def _store(path: pathlib.Path, compiled, args) -> None:
+    """Serialise `compiled` to `path`, after checking that the round trip gives an executable that runs on `args`
+    and returns bit for bit what `compiled` returns (otherwise nothing is written: the memory cache still works)."""
     from jax.experimental import serialize_executable
 
     try:
-        payload = pickle.dumps(serialize_executable.serialize(compiled), protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # a backend that cannot serialise: memory cache only
+        serialized, in_tree, out_tree = serialize_executable.serialize(compiled)
+        payload = pickle.dumps((serialized, in_tree, out_tree), protocol=pickle.HIGHEST_PROTOCOL)
+        copy = serialize_executable.deserialize_and_load(serialized, in_tree, out_tree)
+        if not _same(compiled(*args), copy(*args)):
+            return
+    except Exception:  # a backend that cannot serialise, or a copy that does not run: memory cache only
         return
     blob = _MAGIC + hashlib.sha256(payload).digest() + payload
     try:
@@ -218,16 +244,21 @@ def executable(name: str, jitted, args: tuple, static: dict | None = None, compi
         directory = cache_dir()
         path = _path(directory, name, key) if directory is not None else None
         compiled = _load(path) if path is not None and path.exists() else None
+        if compiled is not None and not _runs(compiled, args):
+            compiled = None  # loads but does not run here (e.g. a missing function): recompile and replace
         if compiled is not None:
             LOADS[name] += 1
         else:
             lowered = jitted.lower(*args, **static)
-            compiled = lowered.compile(compiler_options) if compiler_options else lowered.compile()
+            # compiled afresh, never taken from JAX's own persistent cache if the user enabled it: re-serialising
+            # an executable that JAX itself deserialised gave entries that failed to run ("Function ... not found")
+            with jax_config.enable_compilation_cache(False):
+                compiled = lowered.compile(compiler_options) if compiler_options else lowered.compile()
             COMPILES[name] += 1
             # programs with custom calls (LAPACK, host callbacks) stay in memory: a deserialised executable with
             # LAPACK calls crashed the process in our tests (jax 0.10.2, CPU)
             if path is not None and "custom_call" not in lowered.as_text():
-                _store(path, compiled)
+                _store(path, compiled, args)
         _MEMORY[key] = compiled
         return compiled
 
