@@ -269,38 +269,38 @@ def test_blocks_and_padding(rng):
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the thread split is for XLA:CPU only")
-@pytest.mark.parametrize("chunk_blocks", [None, 2])
-def test_threads_give_the_same_bits(rng, monkeypatch, chunk_blocks):
-    """Large eager batches run as one XLA execution per chunk, in threads (`split_over_threads`): same blocks, same
-    program, so every result is bit for bit that of one execution, for observables and steady_state, tail padding
-    included; also when the batch streams through more chunks than threads (`CHUNK_BLOCKS`), and for an N-D batch
-    (the results get their shape without a copy)."""
-    n = 4 * _kernel.BLOCK + 37
+def test_threads_give_the_same_bits(rng, monkeypatch):
+    """Large eager batches (the throughput path, >= THROUGHPUT_MIN points) run as one XLA execution per fixed-size
+    chunk, in threads (`split_over_threads`): same blocks, same program, so every result is bit for bit that of one
+    execution, for observables and steady_state, tail padding included, and for an N-D batch (the results get their
+    shape without a copy)."""
+    from jaxengine._observables import THROUGHPUT_MIN
+
+    chunk = _kernel.CHUNK_BLOCKS * _kernel.BLOCK
+    n = THROUGHPUT_MIN + 37
     monkeypatch.setattr(_kernel, "cpu_workers", lambda: 2)
-    if chunk_blocks:
-        monkeypatch.setattr(_kernel, "CHUNK_BLOCKS", chunk_blocks)
     p = random_params(rng, n)
     calls = []
     real = _kernel.in_order
     monkeypatch.setattr(_kernel, "in_order", lambda fn, items, w: real(fn, calls.append(list(items)) or calls[-1], w))
     o, ss = je.observables(p, throw=False), je.steady_state(p, throw=False)
-    # two chunks of 3 blocks, or 3 chunks of 2 blocks (the last one padded)
-    assert calls == [[0, 1] if chunk_blocks is None else [0, 1, 2]] * 2
+    n_chunks = -(-n // chunk)  # the last one padded
+    assert calls == [list(range(n_chunks))] * 2
     assert all(isinstance(v, jax.Array) for v in (*o, *ss))
     flat_p = je._checks.flat(je._checks.prepare(p)[0])
-    one = je._observables._observables_impl(flat_p)
+    one = jax.jit(lambda p: je.observables(p, throw=False))(flat_p)  # traced: one execution of the same kernel
     for name, a, b in zip(o._fields, o, one, strict=True):
         assert a.shape == b.shape and np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True), name
-    one = je._steady._engine_steady(flat_p)
+    one = jax.jit(lambda p: je.steady_state(p, throw=False))(flat_p)
     for a, b in zip(ss, one, strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))
     # an N-D batch takes the same path and gets its shape back
-    if chunk_blocks:
-        grid = jax.tree.map(lambda v: np.reshape(v[: n - 37], (4, -1)) if np.ndim(v) else v, p)
-        o2 = je.observables(grid, throw=False)
-        assert len(calls) == 3 and o2.rho.shape == (4, _kernel.BLOCK, 4, 4) and o2.J.shape == (4, _kernel.BLOCK)
-        for a, b in zip(o2, o, strict=True):
-            assert np.array_equal(np.asarray(a).reshape((-1,) + b.shape[1:]), np.asarray(b)[: n - 37], equal_nan=True)
+    m = 2 * chunk
+    grid = jax.tree.map(lambda v: np.reshape(v[:m], (4, -1)) if np.ndim(v) else v, p)
+    o2 = je.observables(grid, throw=False)
+    assert len(calls) == 3 and o2.rho.shape == (4, m // 4, 4, 4) and o2.J.shape == (4, m // 4)
+    for a, b in zip(o2, o, strict=True):
+        assert np.array_equal(np.asarray(a).reshape((-1,) + b.shape[1:]), np.asarray(b)[:m], equal_nan=True)
     # under a transformation the batch is traced: one execution, no threads
     calls.clear()
     np.testing.assert_array_equal(jax.jit(lambda p: je.observables(p, throw=False).J)(p), o.J)
