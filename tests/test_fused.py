@@ -104,8 +104,10 @@ def test_public_paths_run_the_fused_kernel(rng, monkeypatch):
     axes = {"T_h": np.linspace(0.4, 1.0, 7), "kappa_h": [0.0, 0.05, 0.1]}
     ds = je.scan(je.EngineParams(delta=0.01), axes=axes, chunk_size=8, progress=False, kernel="fused")
     ds_ref = je.scan(je.EngineParams(delta=0.01), axes=axes, chunk_size=8, progress=False)
-    for name in ("J", "negativity", "concurrence", "residual"):
+    for name in ("J", "negativity", "concurrence"):
         np.testing.assert_allclose(ds[name].values, ds_ref[name].values, rtol=1e-10, atol=1e-17, err_msg=name)
+    # residuals are roundoff (~1e-17) of two different solvers here (small scans run the compact program)
+    np.testing.assert_allclose(ds["residual"].values, ds_ref["residual"].values, rtol=0, atol=1e-15)
     assert bool(ds.ok.all())
 
 
