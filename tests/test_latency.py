@@ -81,6 +81,7 @@ def both_paths():
     return out
 
 
+@pytest.mark.xdist_group("both_paths")  # one worker computes the module fixture (a kernel compilation) once
 @pytest.mark.parametrize("bath", ["bosonic", "fermionic"])
 def test_compact_and_throughput_paths_agree(both_paths, bath):
     points, c, t = both_paths[bath]
@@ -99,6 +100,7 @@ def test_compact_and_throughput_paths_agree(both_paths, bath):
     np.testing.assert_allclose(c.J_c, t.J_c[:n], rtol=1e-15)
 
 
+@pytest.mark.xdist_group("both_paths")
 @pytest.mark.parametrize("bath", ["bosonic", "fermionic"])
 def test_compact_path_against_numpy(both_paths, bath):
     """The compact program against an independent NumPy solve (SVD null space, row stacking) at every point."""
