@@ -144,3 +144,22 @@ def complex_dtype(*dtypes):
     """
     bits = max(jnp.finfo(jnp.dtype(d)).bits if jnp.issubdtype(d, jnp.inexact) else 64 for d in dtypes)
     return jnp.dtype(jnp.complex128 if bits > 32 else jnp.complex64)
+
+
+SINGULAR = "the steady state is not unique or the system is numerically singular there (e.g. no dissipation)"
+
+
+def raise_if_failed(ok, what: str, why: str = SINGULAR):
+    """The `throw=True` policy of every solver: one `RuntimeError` after the computation (when `ok` is concrete),
+    naming how many points failed, the first index and why."""
+    if not is_concrete(ok):
+        return
+    ok = np.asarray(ok)
+    if ok.all():
+        return
+    bad = np.argwhere(~np.atleast_1d(ok))
+    first = tuple(int(i) for i in bad[0]) if ok.ndim else ()
+    raise RuntimeError(
+        f"{what} failed at {len(bad)} of {max(ok.size, 1)} grid points (first at index {first}): {why}. Pass "
+        "throw=False to get the results with their `ok` mask."
+    )

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _compile, _kernel, _model
-from ._checks import check_square, complex_dtype, flat, is_concrete, prepare, unflat
+from ._checks import check_square, complex_dtype, flat, prepare, raise_if_failed, unflat
 from ._compile import is_traced
 from ._params import EngineParams
 from ._solve import compact
@@ -39,22 +39,6 @@ class SteadyState(NamedTuple):
     rho: jax.Array
     residual: jax.Array
     ok: jax.Array
-
-
-def raise_if_failed(ok, what: str):
-    """The `throw=True` policy: one `RuntimeError` naming how many points failed and the first index."""
-    if not is_concrete(ok):
-        return
-    ok = np.asarray(ok)
-    if ok.all():
-        return
-    bad = np.argwhere(~np.atleast_1d(ok))
-    first = tuple(int(i) for i in bad[0]) if ok.ndim else ()
-    raise RuntimeError(
-        f"{what} failed at {len(bad)} of {max(ok.size, 1)} grid points (first at index {first}): the steady state is "
-        "not unique or the system is numerically singular there (e.g. no dissipation). Pass throw=False to get the "
-        "results with their `ok` mask and `residual`."
-    )
 
 
 def _engine_steady_impl(batch, path: str) -> SteadyState:

@@ -103,7 +103,7 @@ def thermodynamics(p, *, bath: str = "h", throw: bool = True) -> Thermodynamics:
 
     out = unflat(over_threads(thermodynamics_impl, flat(p), dict(bath=bath), min_chunk=4096), shape)
     if throw:
-        from .._solve.evolve import raise_if_failed
+        from .._checks import raise_if_failed
 
         raise_if_failed(out.ok, "thermodynamics", "the steady state is not unique or numerically singular")
     return out

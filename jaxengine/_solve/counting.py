@@ -202,7 +202,7 @@ def counting_statistics(p, *, bath: str = "h", quantity: str = "particles", orde
     static = dict(bath=bath, quantity=quantity, order=order)
     out = unflat(over_threads(counting_impl, flat(p), static, min_chunk=4096), shape)
     if throw:
-        from .evolve import raise_if_failed
+        from .._checks import raise_if_failed
 
         raise_if_failed(out.ok, "counting_statistics", "the steady state is not unique or numerically singular")
     return out

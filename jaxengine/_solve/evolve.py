@@ -42,7 +42,7 @@ import numpy as np
 
 from .. import _compile, _kernel, _model
 from .._analytic import Observables, _closed, witness_ratio
-from .._checks import check_square, complex_dtype, flat, is_concrete, prepare, unflat
+from .._checks import check_square, complex_dtype, flat, is_concrete, prepare, raise_if_failed, unflat
 from .._linalg.expm import expm, squarings_needed
 
 TRACED_SQUARINGS = 40  # traced params or times: no eager norm, so enough for ||A||_1 t <= 1.09 * 2^40
@@ -252,21 +252,6 @@ def over_threads(f, batch, static, min_chunk=64):
     chunks = [jax.tree.map(lambda v, a=a, b=b: v[a:b], host) for a, b in zip(edges[:-1], edges[1:], strict=True)]
     outs = [jax.tree.map(np.asarray, o) for o in _kernel.in_order(lambda c: f(c, **static), chunks, workers)]
     return jax.tree.map(lambda *ys: jnp.asarray(np.concatenate(ys)), *outs)
-
-
-def raise_if_failed(ok, what: str, why: str):
-    """The `throw=True` policy: one `RuntimeError` after the computation, naming the count and the first index."""
-    if not is_concrete(ok):
-        return
-    ok = np.asarray(ok)
-    if ok.all():
-        return
-    bad = np.argwhere(~np.atleast_1d(ok))
-    first = tuple(int(i) for i in bad[0]) if ok.ndim else ()
-    raise RuntimeError(
-        f"{what} failed at {len(bad)} of {max(ok.size, 1)} points (first at index {first}): {why}. Pass throw=False "
-        "to get the results with their `ok` mask."
-    )
 
 
 def check_times(times) -> jax.Array:
