@@ -15,7 +15,10 @@ kappa_h, kappa_c and the four rates), so $M(\theta) = \sum_k \theta_k B_k$ with 
 integers and halves. The basis change $U = \mathrm{vec}(P)/2$ is unitary, hence $\|\mathcal{L}\,\mathrm{vec}\rho\|_2
 = \|Mx\|_2/2$: the residual reported here is the residual of the complex Liouvillian.
 
-**The fast kernel** (`fast_solve`, `fast_observables`), in six ideas:
+**The fast kernel** (`fast_solve`, `fast_observables`) is the THROUGHPUT path: `observables` and `steady_state`
+use it for batches of at least 65 536 points (it takes ~10 s to compile); smaller batches, and every derivative of
+them, run the compact program of `jaxengine._solve.compact` (same algorithms as dense rolled loops, compiled in about
+a second). In six ideas:
 
 1. *Static sparsity.* Only ~70 of the 256 entries of $M$ are structurally non-zero (`M_PATTERN`). Every entry is
    written as a short sum $\sum c_k\theta_k$ at trace time; zeros are never stored or multiplied.
