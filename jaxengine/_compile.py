@@ -35,8 +35,10 @@ programs are then compiled without it).
 """
 
 import collections
+import concurrent.futures
 import functools
 import hashlib
+import itertools
 import os
 import pathlib
 import pickle
@@ -278,20 +280,42 @@ def is_traced(tree) -> bool:
     )
 
 
-def _workers() -> int:
-    if jax.default_backend() != "cpu":
-        return 1
+def cpu_workers() -> int:
+    """CPU cores this process may run on: the threads that run chunks at once (`_kernel.split_over_threads`,
+    `bucketed`)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+_POOL_PREFIX = "jaxengine-pool"
 
 
 @functools.cache
 def _pool(workers: int):
-    import concurrent.futures
+    """The threads that run chunks (one pool per size, created on first use, shared by every call)."""
+    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix=_POOL_PREFIX)
 
-    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="jaxengine-bucket")
+
+def in_order(fn, items, workers: int):
+    """fn(item) for each item, `workers` at a time in the shared pool; yields the results in the order of `items`.
+
+    The next item is submitted before a result is yielded, so the pool keeps computing while the caller consumes it
+    (writes it to disk, copies it into place). Closing the generator (e.g. `contextlib.closing` on an interrupt)
+    cancels the calls that have not started; running ones finish and are dropped.
+    """
+    pool, items = _pool(workers), iter(items)
+    window = collections.deque(pool.submit(fn, x) for x in itertools.islice(items, workers))
+    try:
+        while window:
+            result = window.popleft().result()
+            for x in itertools.islice(items, 1):
+                window.append(pool.submit(fn, x))
+            yield result
+    finally:
+        for future in window:
+            future.cancel()
 
 
 def _chunked(run, host, n: int, size: int):
@@ -315,9 +339,9 @@ def _chunked(run, host, n: int, size: int):
 
     first, rest = starts[0], starts[1:]
     one(first)  # allocates the outputs (and compiles, once)
-    workers = _workers()
-    if workers > 1 and rest and not threading.current_thread().name.startswith("jaxengine-"):
-        list(_pool(workers).map(one, rest))
+    workers = cpu_workers() if jax.default_backend() == "cpu" else 1
+    if workers > 1 and rest and not threading.current_thread().name.startswith(_POOL_PREFIX):
+        list(_pool(workers).map(one, rest))  # (in a pool thread already: waiting on the pool could deadlock)
     else:
         for start in rest:
             one(start)

@@ -90,12 +90,8 @@ accepts neither non-power-of-2 tensors such as a (15, B) stack nor boolean reduc
 `_materialise` the identity.
 """
 
-import collections
-import concurrent.futures
 import contextvars
 import functools
-import itertools
-import os
 import threading
 
 import jax
@@ -103,8 +99,10 @@ import jax.dlpack
 import jax.numpy as jnp
 import numpy as np
 
-from . import _model
+from . import _compile, _model
 from ._checks import complex_dtype, is_concrete, unflat
+from ._compile import _POOL_PREFIX, _pool, cpu_workers, in_order, is_traced  # noqa: F401 (also used here)
+from ._linalg.dense import safe_sqrt
 from ._operators import pauli_basis
 
 PAULI = pauli_basis()
@@ -163,11 +161,8 @@ def jit(f=None, **kwargs):
 
     @functools.wraps(f)
     def call(*args, **kw):
-        # traced arguments, or concrete ones inside a trace (constants closed over by the user's jit): a new array
-        # is then a tracer too
-        leaves = jax.tree.leaves((args, kw))
-        traced = any(isinstance(v, jax.core.Tracer) for v in leaves) or isinstance(jnp.zeros(()), jax.core.Tracer)
-        return (plain if traced else tuned)(*args, **kw)
+        # traced arguments, or concrete ones inside a trace (constants closed over by the user's jit)
+        return (plain if is_traced((args, kw)) else tuned)(*args, **kw)
 
     call.lower = tuned.lower  # ahead-of-time compilation (bench/scan.py) gets the options too
     return call
@@ -613,12 +608,6 @@ def _cconj(a):
     return a[0], -a[1]
 
 
-def _safe_sqrt(v):
-    """sqrt with a finite (zero) gradient at 0: the double where keeps nan out of reverse mode."""
-    pos = v > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, v, 1)), 0)
-
-
 ROUNDS = (((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2)))  # a cyclic sweep as 3 rounds of disjoint pairs
 PAIRS = tuple(pq for r in ROUNDS for pq in r)
 
@@ -633,7 +622,7 @@ def _rotation(d, r2):
     division dominate a rotation's cost on CPU: ~4 % of `observables` against the form with r2 / den).
     """
     diff = d[1] - d[0]
-    e = _safe_sqrt(diff * diff + 4 * r2)
+    e = safe_sqrt(diff * diff + 4 * r2)
     den = jnp.abs(diff) + e
     pos = den > 0
     sgn = jnp.where(diff >= 0, 2.0, -2.0)
@@ -886,7 +875,7 @@ def _concurrence(x, rolled):
         s = rho[j][j][0]
         for k in range(j):
             s = s - (L[(j, k)][0] ** 2 + L[(j, k)][1] ** 2)
-        ljj = _safe_sqrt(s)
+        ljj = safe_sqrt(s)
         pos = ljj > 0
         den = jnp.where(pos, ljj, 1)
         L[(j, j)] = (_materialise(ljj), zero)
@@ -916,7 +905,7 @@ def _concurrence(x, rolled):
         mu = _jacobi_eigenvalues(diag, off, GRADIENT_SWEEPS, rolled=True)
     else:
         mu = _jacobi_eigenvalues_converged(diag, off, C_SWEEPS)
-    lam = [_safe_sqrt(m) for m in mu]
+    lam = [safe_sqrt(m) for m in mu]
     top = functools.reduce(jnp.maximum, lam)
     return jnp.maximum(0, 2 * top - sum(lam))
 
@@ -1015,44 +1004,31 @@ def blocked(f, p, block=None):
     return jax.tree.map(lambda y: y.reshape((nb * block,) + y.shape[2:])[:n], out)
 
 
-def cpu_workers() -> int:
-    """CPU cores this process may run on: the number of threads `split_over_threads` uses."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-_POOL_PREFIX = "jaxengine-pool"
-
-
-@functools.cache
-def _pool(workers: int):
-    """The threads that run chunks (one pool per size, created on first use, shared by every call)."""
-    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix=_POOL_PREFIX)
-
-
-def in_order(fn, items, workers: int):
-    """fn(item) for each item, `workers` at a time in the shared pool; yields the results in the order of `items`.
-
-    The next item is submitted before a result is yielded, so the pool keeps computing while the caller consumes it
-    (writes it to disk, copies it into place). Closing the generator (e.g. `contextlib.closing` on an interrupt)
-    cancels the calls that have not started; running ones finish and are dropped.
-    """
-    pool, items = _pool(workers), iter(items)
-    window = collections.deque(pool.submit(fn, x) for x in itertools.islice(items, workers))
-    try:
-        while window:
-            result = window.popleft().result()
-            for x in itertools.islice(items, 1):
-                window.append(pool.submit(fn, x))
-            yield result
-    finally:
-        for future in window:
-            future.cancel()
-
-
 CHUNK_BLOCKS = 16  # blocks per chunk of `split_over_threads` (2^15 points, ~13 MB of results: malloc reuses them)
+
+# Batches of at least this many points run this kernel (the throughput path: ~10 s to compile once, then ~1.5e6
+# points/s on 2 cores); smaller ones run the compact program of `_solve.compact` (compiles in about a second, ~5e4
+# points/s). The choice depends on the batch size only, so a given call always takes the same path (eager or traced).
+THROUGHPUT_MIN = 1 << 16
+
+
+def path_for(n: int) -> str:
+    """"compact" or "throughput": the program that computes a flat batch of n points."""
+    return "throughput" if n >= THROUGHPUT_MIN else "compact"
+
+
+def run_throughput(name: str, jitted, batch, shape, **static):
+    """`jitted(batch, **static)` (a throughput program of a flat batch) in fixed-size chunks of whole blocks on every
+    core (`split_over_threads`), each chunk by ONE executable from the cache of `_compile` (compiled with
+    `COMPILER_OPTIONS` on CPU), whatever the batch size; results get the batch shape `shape`."""
+    options = COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
+
+    def chunk(part):
+        if is_traced(part):  # jax.eval_shape of the output structure
+            return jitted(part, **static)
+        return _compile.executable(name, jitted, (part,), static, options)(part)
+
+    return split_over_threads(chunk, batch, shape, chunk=CHUNK_BLOCKS * block_size())
 
 
 def _aligned_empty(shape, dtype):

@@ -71,6 +71,14 @@ def dynamic_bath(flag):
         DYNAMIC_BATH.reset(token)
 
 
+def split_bath(p: EngineParams):
+    """(p typed bosonic, flag (n,)) for flat prepared parameters: the programs that take the bath as data
+    (`dynamic_bath`), so that one compiled program serves both baths."""
+    xp = jnp if any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(p)) else np
+    n = p.eps_h.shape[0]
+    return p.replace(bath="bosonic"), xp.full(n, 1.0 if p.bath == "fermionic" else 0.0, dtype=p.eps_h.dtype)
+
+
 def _occupation(eps, T, bath):
     """Thermal occupation and its complement, (n, 1 + n) for bosons or (f, 1 - f) for fermions; exact at T = 0."""
     flag = DYNAMIC_BATH.get()

@@ -18,7 +18,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from . import _compile, _kernel, _model
 from ._checks import check_square, complex_dtype, flat, prepare, raise_if_failed, unflat
@@ -64,32 +63,15 @@ _steady_compact = _compile.bucketed(
 _steady_throughput = jax.jit(functools.partial(_engine_steady_impl, path="throughput"))
 
 
-def _steady_chunk(batch):
-    if is_traced(batch):
-        return _steady_throughput(batch)
-    exe = _compile.executable(
-        "steady_state_throughput",
-        _steady_throughput,
-        (batch,),
-        None,
-        _kernel.COMPILER_OPTIONS if jax.default_backend() == "cpu" else None,
-    )
-    return exe(batch)
-
-
 def _engine_steady(p: EngineParams, shape) -> SteadyState:
     """Steady state of prepared flat parameters, by the program `observables` would use for this many points."""
-    from ._observables import THROUGHPUT_MIN
-
     n = p.eps_h.shape[0]
-    flag = (jnp if is_traced(p) else np).full(n, 1.0 if p.bath == "fermionic" else 0.0, dtype=p.eps_h.dtype)
-    batch = (p.replace(bath="bosonic"), flag)
+    batch = _model.split_bath(p)
     if is_traced(p):
-        return unflat(_engine_steady_impl(batch, "compact" if n < THROUGHPUT_MIN else "throughput"), shape)
-    if n < THROUGHPUT_MIN:
+        return unflat(_engine_steady_impl(batch, _kernel.path_for(n)), shape)
+    if _kernel.path_for(n) == "compact":
         return unflat(_steady_compact(batch), shape)
-    chunk = _kernel.CHUNK_BLOCKS * _kernel.block_size()
-    return _kernel.split_over_threads(_steady_chunk, batch, shape, chunk=chunk)
+    return _kernel.run_throughput("steady_state_throughput", _steady_throughput, batch, shape)
 
 
 @jax.jit

@@ -42,7 +42,7 @@ def gauss_jordan(A):
     return aug[:, :, n:], min_pivot
 
 
-def _safe_sqrt(v):
+def safe_sqrt(v):
     """sqrt with a zero (not nan) derivative at 0: the double where keeps nan out of reverse mode."""
     pos = v > 0
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, v, 1)), 0)
@@ -81,9 +81,9 @@ def jacobi_eigh(A, sweeps: int = 6, vectors: bool = False):
         a_qq = jax.lax.dynamic_index_in_dim(row_q, q, axis=0, keepdims=False).real
         b = jax.lax.dynamic_index_in_dim(row_p, q, axis=0, keepdims=False)
         r2 = (b * jnp.conj(b)).real if complex_ else b * b
-        absb = _safe_sqrt(r2)
+        absb = safe_sqrt(r2)
         d = a_qq - a_pp
-        den = jnp.abs(d) + _safe_sqrt(d * d + 4 * r2)
+        den = jnp.abs(d) + safe_sqrt(d * d + 4 * r2)
         pos = den > 0
         tt = jnp.where(pos, jnp.where(d >= 0, 2.0, -2.0) * absb / jnp.where(pos, den, 1), 0)
         c = 1 / jnp.sqrt(1 + tt * tt)

@@ -10,7 +10,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .. import _compile, _fused, _kernel, _model
 from .._analytic import Observables, _closed, witness_ratio
@@ -144,16 +143,7 @@ def check_fields(fields) -> tuple[str, ...]:
     return tuple(f for f in FIELDS if f in names or f in ALWAYS)
 
 
-# Batches of at least this many points run the unrolled kernel (`_kernel`, the throughput path: ~10 s to compile
-# once, then ~1.5e6 points/s on 2 cores); smaller ones run the compact program of `_solve.compact` (compiles in well
-# under a second, ~5e4 points/s). The choice depends on the batch size only, so a given call always takes the same
-# path (eager or traced). Below it, the compact program finishes before the kernel would have compiled.
-THROUGHPUT_MIN = 1 << 16
-
-
-def path_for(n: int) -> str:
-    """"compact" or "throughput": the program that computes a flat batch of n points."""
-    return "throughput" if n >= THROUGHPUT_MIN else "compact"
+THROUGHPUT_MIN, path_for = _kernel.THROUGHPUT_MIN, _kernel.path_for  # the path policy lives with the kernel
 
 
 def _impl(p: EngineParams, kernel: str = "xla", fields: tuple = FIELDS, path: str | None = None) -> Observables:
@@ -192,12 +182,6 @@ def _any_bath(batch, kernel: str, fields: tuple, path: str):
         return _impl(p, kernel=kernel, fields=fields, path=path)
 
 
-def _split_bath(p: EngineParams):
-    """(p typed bosonic, flag (n,)): the eager programs take the bath as data (`_model.dynamic_bath`)."""
-    n = p.eps_h.shape[0]
-    return p.replace(bath="bosonic"), np.full(n, 1.0 if p.bath == "fermionic" else 0.0, dtype=p.eps_h.dtype)
-
-
 # ONE padded size for the compact program: whatever the batch shape (and bath), an eager call compiles nothing new
 # (one point costs the 128-point program, ~3 ms; larger batches run in chunks of 128 on every core)
 COMPACT_BUCKET = 128
@@ -207,21 +191,9 @@ _compact_bucketed = _compile.bucketed(
     static_argnames=("kernel", "fields"),
     buckets=(COMPACT_BUCKET,),
 )
-_throughput_jit = jax.jit(functools.partial(_any_bath, path="throughput"), static_argnames=("kernel", "fields"))
-
-
-def _throughput_chunk(batch, kernel: str, fields: tuple):
-    """The throughput program on one fixed-size chunk (`_kernel.split_over_threads`), from the executable cache."""
-    if _compile.is_traced(batch):  # jax.eval_shape of the output structure
-        return _throughput_jit(batch, kernel=kernel, fields=fields)
-    exe = _compile.executable(
-        "observables_throughput",
-        _throughput_jit,
-        (batch,),
-        dict(kernel=kernel, fields=fields),
-        _kernel.COMPILER_OPTIONS if jax.default_backend() == "cpu" else None,
-    )
-    return exe(batch)
+_throughput_jit = jax.jit(
+    functools.partial(_any_bath, path="throughput"), static_argnames=("kernel", "fields")
+)
 
 
 def observables(p: EngineParams, *, throw: bool = True, kernel: str = "xla", fields=None) -> Observables:
@@ -239,11 +211,11 @@ def observables(p: EngineParams, *, throw: bool = True, kernel: str = "xla", fie
     Returns:
         `Observables(rho, Q_h, Q_c, J, negativity, concurrence, J_c, witness, residual, ok)`.
 
-    Two programs compute it, chosen by the number of points n (the same for eager and traced calls):
-    below `THROUGHPUT_MIN` (65 536) a compact program (`_solve.compact`: dense LU with one refinement step and
-    LAPACK eigenvalues) that compiles in well under a second; from there on the unrolled kernel of `_kernel`
-    (~10 s to compile once, then ~30x faster per point). Both agree to ~1e-14. Eager calls pad the batch to a few
-    bucket sizes (or fixed-size chunks), so a new batch shape compiles nothing new, and keep the executables in a
+    Two programs compute it, chosen by the number of points n (the same for eager and traced calls): below
+    `THROUGHPUT_MIN` (65 536) a compact program (`_solve.compact`: Gauss-Jordan with one refinement step and Jacobi
+    eigenvalues, rolled loops in pure JAX) that compiles in about a second; from there on the unrolled kernel of
+    `_kernel` (~10 s to compile once, then ~30x faster per point). Both agree to ~1e-14. Eager calls pad the batch
+    to one bucket size (or fixed-size chunks), so a new batch shape compiles nothing new, and keep the executables in a
     disk cache (`jaxengine._compile`) for later processes.
 
     Examples:
@@ -264,11 +236,12 @@ def observables(p: EngineParams, *, throw: bool = True, kernel: str = "xla", fie
     elif kernel == "fused":
         out = _kernel.split_over_threads(functools.partial(_observables_impl, kernel=kernel, fields=fields), p, shape)
     elif path_for(n) == "throughput":  # fixed-size chunks: one executable whatever the batch shape
-        chunk = _kernel.CHUNK_BLOCKS * _kernel.block_size()
-        f = functools.partial(_throughput_chunk, kernel=kernel, fields=fields)
-        out = _kernel.split_over_threads(f, _split_bath(p), shape, chunk=chunk)
+        batch = _model.split_bath(p)
+        out = _kernel.run_throughput(
+            "observables_throughput", _throughput_jit, batch, shape, kernel=kernel, fields=fields
+        )
     else:  # buckets of the compact program
-        out = unflat(_compact_bucketed(_split_bath(p), kernel=kernel, fields=fields), shape)
+        out = unflat(_compact_bucketed(_model.split_bath(p), kernel=kernel, fields=fields), shape)
     if throw:
         raise_if_failed(out.ok, "observables")
     return out

@@ -31,7 +31,8 @@ import numpy as np
 
 from .. import _kernel
 from .._checks import complex_dtype
-from .._linalg.dense import gauss_jordan, jacobi_eigh
+from .._linalg.dense import gauss_jordan, jacobi_eigh, safe_sqrt
+from .._liouvillian import _dag
 
 _G = _kernel.GENERATORS  # (9, 16, 16)
 _PT = _kernel.PAULI * _kernel.PT_SIGN[:, None, None]  # Pauli strings of the partial transpose on the cold qubit
@@ -65,10 +66,6 @@ def _mv(A, v):
 
 def _mm(A, B):
     return jnp.sum(A[:, :, :, None] * B[:, None, :, :], axis=-2)
-
-
-def _dag(A):
-    return jnp.conj(jnp.swapaxes(A, -1, -2))
 
 
 @jax.custom_jvp
@@ -190,12 +187,12 @@ def _concurrence_parts(x):
     w, v = jacobi_eigh(rho, SWEEPS, vectors=True)
     sign = jnp.asarray(_YY_SIGN, dtype=rho.dtype)
     tilde = (sign[:, None] * sign[None, :])[None] * jnp.conj(rho[:, ::-1, ::-1])  # Y conj(rho) Y
-    root = _safe_sqrt(jnp.maximum(w, 0)).astype(v.dtype)  # W^(1/2)
+    root = safe_sqrt(jnp.maximum(w, 0)).astype(v.dtype)  # W^(1/2)
     T = _mm(_mm(_dag(v), tilde), v)
     S = root[:, :, None] * T * root[:, None, :]
     mu, u = jacobi_eigh((S + _dag(S)) / 2, SWEEPS, vectors=True)  # ascending
     mu, u = mu[:, ::-1], u[:, :, ::-1]  # descending
-    lam = _safe_sqrt(jnp.maximum(mu, 0))
+    lam = safe_sqrt(jnp.maximum(mu, 0))
     a = _mm(v * root[:, None, :], u)  # columns a_i = V W^(1/2) u'_i
     b = sign[None, :, None] * jnp.conj(a[:, ::-1, :])  # columns Y conj(a_i)
     cc = _mm(tilde, a)  # columns rho~ a_i
@@ -228,11 +225,6 @@ def _concurrence_jvp(primals, tangents):
     dlam = jnp.where(pos, (quad(cc) / (safe * safe) + quad(b)) / (2 * safe), 0)
     dC = jnp.where(C > 0, dlam[:, 0] - dlam[:, 1] - dlam[:, 2] - dlam[:, 3], 0)
     return C, dC
-
-
-def _safe_sqrt(v):
-    pos = v > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, v, 1)), 0)
 
 
 NEEDS = {  # the pieces each observable needs
