@@ -330,7 +330,7 @@ _critical_bucketed = _compile.bucketed(
 )
 
 
-def _critical_jit(qf, field, lo, hi, exact_x, n_scan, iters, xtol):
+def _critical_call(qf, field, lo, hi, exact_x, n_scan, iters, xtol):
     xp = jnp if _compile.is_traced((qf, lo, hi)) else np
     n, dtype = qf.eps_h.shape[0], qf.eps_h.dtype
     lo, hi = (xp.broadcast_to(xp.asarray(v, dtype=dtype), (n,)) for v in (lo, hi))
@@ -365,7 +365,7 @@ def critical_detuning(
     if sign < 0 and q.bath == "bosonic" and eps is not None and np.any(hi >= eps):
         raise ValueError(f"Argument `bracket`: |delta| must stay below eps_h for sign=-1, but is bracket={bracket!r}.")
     lo_s, hi_s = (lo, hi) if sign > 0 else (-lo, -hi)
-    value, ok = _critical_jit(flat(q), "delta", lo_s, hi_s, _kappa_is_zero(q), int(n_scan), int(iters), float(xtol))
+    value, ok = _critical_call(flat(q), "delta", lo_s, hi_s, _kappa_is_zero(q), int(n_scan), int(iters), float(xtol))
     return Root(*unflat((value, ok), shape))
 
 
@@ -386,7 +386,7 @@ def critical_temperature(
         lo, hi = _check_bracket(bracket)
         if lo < 0:
             raise ValueError(f"Argument `bracket` must hold temperatures >= 0, but is bracket={bracket!r}.")
-    value, ok = _critical_jit(qf, "T_h", lo, hi, _kappa_is_zero(q), int(n_scan), int(iters), float(xtol))
+    value, ok = _critical_call(qf, "T_h", lo, hi, _kappa_is_zero(q), int(n_scan), int(iters), float(xtol))
     return Root(*unflat((value, ok), shape))
 
 
