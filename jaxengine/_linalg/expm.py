@@ -16,7 +16,9 @@ issues; observed with a Padé version of this function in two `evolve` threads),
 Each matrix of the batch gets its own $s$, but the squaring loop runs a STATIC number of iterations `squarings`
 (matrices that need fewer keep their value with `where`), so the loop is a `fori_loop` with a fixed trip count: JAX
 differentiates it in forward and reverse mode, and to any order. A matrix that would need more than `squarings`
-squarings is reported by the returned flag, never silently truncated.
+squarings is reported by the returned flag, never silently truncated. With `squarings=None` the loop runs exactly
+as many squarings as the batch's largest $s$ (a `while_loop`: one compiled program for every time span and no
+squaring beyond what the batch needs, but forward-mode derivatives only; the eager paths use it).
 """
 
 import math
@@ -37,13 +39,14 @@ def squarings_needed(norm1) -> np.ndarray:
     return np.maximum(s, 0).astype(int)
 
 
-def expm(X, squarings: int):
+def expm(X, squarings: int | None):
     r"""$e^X$ for X of shape (..., n, n) (real or complex), with at most `squarings` squarings.
 
     Args:
         X (array of shape (..., n, n)): matrices.
-        squarings (int, static): trip count of the squaring loop; a matrix with
-            $\|X\|_1 > \theta_{18}2^{\text{squarings}}$ is flagged.
+        squarings (int or None, static): trip count of the squaring loop; a matrix with
+            $\|X\|_1 > \theta_{18}2^{\text{squarings}}$ is flagged. None: as many as the batch needs (a
+            `while_loop`, not reverse-differentiable).
 
     Returns:
         (E, ok): E of the shape of X, and ok (bool array of shape (...)): the matrix needed at most `squarings`
@@ -59,7 +62,7 @@ def expm(X, squarings: int):
     norm = jnp.max(jnp.sum(jnp.abs(jax.lax.stop_gradient(X)), axis=-2), axis=-1)
     need = jnp.ceil(jnp.log2(jnp.where(norm > 0, norm, 1) / THETA_18))
     need = jnp.where(jnp.isfinite(need), jnp.maximum(need, 0), 0).astype(jnp.int32)
-    s = jnp.minimum(need, squarings)
+    s = need if squarings is None else jnp.minimum(need, squarings)
     Y = X * jnp.exp2(-s.astype(norm.dtype)).astype(X.dtype)[..., None, None]  # exact: a power of 2
     eye = jnp.broadcast_to(jnp.eye(X.shape[-1], dtype=X.dtype), X.shape)
     powers = (eye, Y, Y @ Y)
@@ -76,6 +79,9 @@ def expm(X, squarings: int):
     def square(k, R):
         return jnp.where((k < s)[..., None, None], R @ R, R)
 
+    if squarings is None:
+        _, R = jax.lax.while_loop(lambda c: c[0] < jnp.max(s, initial=0), lambda c: (c[0] + 1, square(*c)), (0, R))
+        return R, jnp.all(jnp.isfinite(R), axis=(-1, -2))
     R = jax.lax.fori_loop(0, squarings, square, R)
     ok = (need <= squarings) & jnp.all(jnp.isfinite(R), axis=(-1, -2))
     return R, ok
