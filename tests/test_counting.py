@@ -4,12 +4,20 @@ third cumulant from finite differences of the tilted generator's leading eigenva
 the NumPy model of tests/helpers.py), the particle current from rho, and the first law at delta = kappa = 0."""
 
 import jax
+import jax.monitoring
 import numpy as np
 import pytest
 from helpers import np_heat, np_model, np_steady, point, random_params
 from jax.test_util import check_grads
 
 import jaxengine as je
+
+_BACKEND_COMPILES = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, duration, **kw: (
+        _BACKEND_COMPILES.append(event) if event == "/jax/core/compile/backend_compile_duration" else None
+    )
+)
 
 
 @pytest.fixture(scope="module")
@@ -192,3 +200,34 @@ def test_cli_fluctuations(tmp_path, capsys):
     np.testing.assert_allclose([r["noise"] for r in rows], cs.noise, rtol=1e-12)
     np.testing.assert_allclose([r["tur"] for r in rows], th.tur, rtol=1e-12)
     assert out.read_text().startswith("T_h,mean,noise")
+
+
+def test_new_shapes_compile_nothing(points, energy_c, thermo):
+    """After the fixtures' calls (5 points: the smallest bucket), new batch shapes in that bucket compile nothing
+    (JAX's `backend_compile` events, as in test_latency.py)."""
+    before = len(_BACKEND_COMPILES)
+    for shape in [(), (3,), (2, 4), (7,)]:
+        p = je.EngineParams(T_h=np.full(shape, 0.7), kappa_h=0.05)
+        cs = je.counting_statistics(p, bath="c", quantity="energy")
+        assert cs.noise.shape == shape
+        assert je.thermodynamics(p).tur.shape == shape
+    assert len(_BACKEND_COMPILES) == before, _BACKEND_COMPILES[before:]
+
+
+def test_fermionic_against_qutip():
+    """Fermionic baths: mean and noise of the hot bath's particles against QuTiP `countstat_current_noise` with
+    `rhoss=` from helpers.np_steady (its own steady state is wrong for these stiff rates), and the mean against the
+    particle current from that rho."""
+    p = random_params(np.random.default_rng(8), 3, bath="fermionic")
+    cs = je.counting_statistics(p)
+    assert bool(cs.ok.all())
+    for i in range(3):
+        H, c_ops = np_model(point(p, i))
+        rho = np_steady(H, c_ops)
+        mean, noise = _qutip_counting(H, c_ops, rho, [0, 1], np.array([1.0, -1.0]))
+        np.testing.assert_allclose(cs.mean[i], mean, rtol=1e-8)
+        np.testing.assert_allclose(cs.noise[i], noise, rtol=1e-8)
+        current = sum(s * np.trace(c @ rho @ c.conj().T).real for s, c in zip((1, -1), c_ops[:2], strict=True))
+        np.testing.assert_allclose(cs.mean[i], current, rtol=1e-9)
+    bos = je.counting_statistics(p.replace(bath="bosonic"), throw=False)
+    assert np.all(np.abs(np.asarray(bos.noise - cs.noise)) > 1e-3 * np.abs(np.asarray(cs.noise)))

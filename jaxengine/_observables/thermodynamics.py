@@ -99,9 +99,7 @@ def thermodynamics(p, *, bath: str = "h", throw: bool = True) -> Thermodynamics:
     """
     counting.check_counting_args(bath, "particles", 2)
     p, shape = prepare(p)
-    from .._solve.evolve import over_threads
-
-    out = unflat(over_threads(thermodynamics_impl, flat(p), dict(bath=bath), min_chunk=4096), shape)
+    out = unflat(thermodynamics_impl(flat(p), bath=bath), shape)  # bucketed, chunks on every core (`_compile`)
     if throw:
         from .._checks import raise_if_failed
 

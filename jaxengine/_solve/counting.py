@@ -197,10 +197,8 @@ def counting_statistics(p, *, bath: str = "h", quantity: str = "particles", orde
     """
     check_counting_args(bath, quantity, order)
     p, shape = prepare(p)
-    from .evolve import over_threads
-
-    static = dict(bath=bath, quantity=quantity, order=order)
-    out = unflat(over_threads(counting_impl, flat(p), static, min_chunk=4096), shape)
+    # bucketed: one executable per bucket (from the disk cache when there), chunks of the largest on every core
+    out = unflat(counting_impl(flat(p), bath=bath, quantity=quantity, order=order), shape)
     if throw:
         from .._checks import raise_if_failed
 
