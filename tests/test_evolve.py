@@ -3,6 +3,8 @@ in NumPy, column stacking, from tests/helpers.py's independent model), QuTiP `me
 `eigvals`, the steady state of `observables`, and physical invariants (trace, Hermiticity, positivity, energy
 balance Q_h + Q_c = dE/dt in transients)."""
 
+import jax
+import jax.monitoring
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -11,6 +13,13 @@ from helpers import np_heat, np_model, np_negativity, point, random_params
 from jax.test_util import check_grads
 
 import jaxengine as je
+
+_BACKEND_COMPILES = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, duration, **kw: (
+        _BACKEND_COMPILES.append(event) if event == "/jax/core/compile/backend_compile_duration" else None
+    )
+)
 
 # generic times (one exponential each): t = 0, transients, a 4-point stencil around T_D for dE/dt, and t = 1e8
 T_D, H_D = 40.0, 1e-2
@@ -226,3 +235,38 @@ def test_cli_evolve_matches_evolve(points, generic, capsys):
     assert [r["t"] for r in rows] == list(TIMES)
     np.testing.assert_allclose([r["negativity"] for r in rows], generic.negativity[0], rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose([r["J"] for r in rows], generic.J[0], rtol=1e-12)
+
+
+def test_new_shapes_and_times_compile_nothing(points, generic, uniform):
+    """Once the fixtures' programs exist (6 engines x 12 generic times, 6 x 24 `linspace` times), new batch shapes
+    in the same engine bucket, other times of the same count (other spans: the squarings follow the batch), other
+    initial states and the other bath's observables compile nothing (JAX's `backend_compile` events, as in
+    test_latency.py)."""
+    before = len(_BACKEND_COMPILES)
+    for shape in [(), (3,), (2, 3), (7,)]:
+        p = je.EngineParams(T_h=np.full(shape, 0.7), kappa_h=0.05)
+        o = je.evolve(p, TIMES * 3)
+        assert o.rho.shape == shape + (len(TIMES), 4, 4) and o.J.shape == shape + (len(TIMES),)
+        o = je.evolve(p, np.linspace(0.0, 9e4, len(UNIFORM)), rho0=uniform[0][0])
+        assert o.negativity.shape == shape + (len(UNIFORM),)
+    assert len(_BACKEND_COMPILES) == before, _BACKEND_COMPILES[before:]
+
+
+def test_fermionic_against_scipy_expm():
+    """The fermionic bath (occupations f, 1 - f): rho, Q_h, Q_c, N against SciPy expm of the dense Liouvillian built
+    in the test from helpers.np_model (bath="fermionic"); t -> infinity against `observables`."""
+    p = random_params(np.random.default_rng(4), 3, bath="fermionic")
+    o = je.evolve(p, TIMES)
+    assert bool(o.ok.all())
+    for i in range(3):
+        rho_ref, H, c_ops = np_evolve(point(p, i), _ground(), TIMES[:-2])
+        np.testing.assert_allclose(o.rho[i, :-2], rho_ref, rtol=0, atol=1e-12)
+        heat = np.array([np_heat(H, c_ops, r) for r in rho_ref])
+        np.testing.assert_allclose(o.Q_h[i, :-2], heat[:, 0], rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(o.Q_c[i, :-2], heat[:, 1], rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(o.negativity[i, :-2], [np_negativity(r) for r in rho_ref], rtol=0, atol=1e-12)
+    ss = je.observables(p)
+    np.testing.assert_allclose(o.rho[:, -1], ss.rho, rtol=0, atol=1e-12)
+    # the bath matters: the bosonic engine at the same parameters evolves differently
+    bos = je.evolve(p.replace(bath="bosonic"), TIMES[5:6])
+    assert np.abs(np.asarray(bos.rho[:, 0] - o.rho[:, 5])).max() > 1e-4

@@ -33,7 +33,7 @@ The number of squarings is piecewise constant in $\|At\|$ (a `stop_gradient`): t
 approximant, which equals the exact one to the approximant's accuracy.
 """
 
-import threading
+import functools
 from typing import NamedTuple
 
 import jax
@@ -175,13 +175,53 @@ def relaxation_impl(p) -> Relaxation:
 # Observables along the trajectory, and the public functions.
 
 
+COMPACT = 64  # points per block whose N is re-swept to convergence on their own (`_lambda_min`)
+
+
+def _lambda_min_primal(x):
+    r"""Smallest eigenvalue of the partial transpose of the states x (16, n), to the kernel's accuracy.
+
+    `_kernel`'s converged Jacobi sweeps a whole block once more as soon as ONE of its points has not converged after
+    `N_SWEEPS` sweeps (its rigorous second-order bound). Steady states almost never need that; states early in a
+    transient from a pure state (a PT spectrum with a nearly triple eigenvalue 0) often do: in `bench/transient.py`
+    32 of 28 000 states, but in 10 of the 14 blocks, so that 30 % of N's time went into extra sweeps of converged
+    points. Here the `N_SWEEPS` sweeps run on every point, and only the (at most `COMPACT`) points that have not
+    converged are gathered and swept to convergence by the kernel's own function; a block with more than `COMPACT`
+    such points takes the kernel's path as a whole. The result meets the same bound at every point.
+    """
+    K = _kernel
+    d, o = K._jacobi_sweeps(*K._hermitian_from_pauli(x, K.PT_SIGN), K.N_SWEEPS)
+    est, (lhs, rhs) = K._second_order(d, o)
+    norm = jnp.sqrt(sum(v * v for v in d) + 2 * K._off2(o))
+    tol = 16 * jnp.finfo(x.dtype).eps
+    done = functools.reduce(jnp.logical_and, [a <= tol * norm * b for a, b in zip(lhs, rhs, strict=True)])
+    redo = ~done & jnp.isfinite(norm)
+    lam = functools.reduce(jnp.minimum, est)
+    k = min(COMPACT, x.shape[1])
+    (idx,) = jnp.nonzero(redo, size=k, fill_value=0)  # padding re-sweeps point 0: the same value to roundoff
+    compact = lambda: lam.at[idx].set(K._pt_lambda_min_primal(x[:, idx]))  # noqa: E731
+    return jax.lax.cond(jnp.sum(redo) > k, lambda: K._pt_lambda_min_primal(x), compact)
+
+
+@jax.custom_jvp
+def _lambda_min(x):
+    return _lambda_min_primal(x)
+
+
+@_lambda_min.defjvp
+def _lambda_min_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    lam = _lambda_min(x)
+    return lam, _kernel.lambda_min_tangent(x, dx, lam)  # the kernel's implicit rule (exact, any order)
+
+
 def _observe_rows(theta, x):
     """Heat currents (full H), negativity, concurrence and rho from batch-last theta (9, n) and x (16, n)."""
     Q_h, Q_c = _kernel._heat_from_pauli(theta, x)
     return dict(
         Q_h=Q_h,
         Q_c=Q_c,
-        negativity=_kernel._negativity_from_pauli(x),
+        negativity=jnp.maximum(-_lambda_min(x), 0),
         concurrence=_kernel._concurrence_from_pauli(x),
         rho=_kernel.rho_from_pauli_batch_last(x),
     )
@@ -232,31 +272,72 @@ def evolve_impl(batch, *, mode, squarings, from_zero):
     )
 
 
-def over_threads(f, batch, static, min_chunk=64):
-    """f(batch, **static) on a flat batch, cut into one contiguous chunk per CPU core run at once in threads (XLA:CPU
-    runs one execution on one core) when the inputs are concrete and the batch is large enough; else one call."""
-    leaves = jax.tree.leaves(batch)
-    n = leaves[0].shape[0]
-    workers = _kernel.cpu_workers()
-    if (
-        workers < 2
-        or n < 2 * min_chunk
-        or jax.default_backend() != "cpu"
-        or not all(is_concrete(v) for v in leaves)
-        or threading.current_thread().name.startswith(_kernel._POOL_PREFIX)
-    ):
-        return f(batch, **static)
-    parts = min(workers, n // min_chunk)
-    edges = np.linspace(0, n, parts + 1).astype(int)
-    host = jax.tree.map(np.asarray, batch)
-    chunks = [jax.tree.map(lambda v, a=a, b=b: v[a:b], host) for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    outs = [jax.tree.map(np.asarray, o) for o in _kernel.in_order(lambda c: f(c, **static), chunks, workers)]
-    return jax.tree.map(lambda *ys: jnp.asarray(np.concatenate(ys)), *outs)
+# Eager calls run in two programs, each compiled once per bucket and kept in `_compile`'s executable cache: the
+# propagation per engine (`states_impl`, buckets of engines), then the observables per state (`observe_impl`, buckets
+# of states, whatever the number of times). Batches beyond the largest bucket run in chunks on every core
+# (`_compile.bucketed`). The observables, ~80 % of the time, see only the T requested times (not the padded time
+# slots of the propagation), and a new T or batch size compiles nothing once both buckets exist.
+STATE_BUCKETS = (8, 64, 128)
+OBSERVE_BUCKETS = (256, 2048)  # 2048 states: one block of the kernel
+
+
+@_compile.bucketed(
+    name="evolve_states",
+    static_argnames=("mode", "squarings", "from_zero"),
+    compiler_options=_kernel.COMPILER_OPTIONS,
+    buckets=STATE_BUCKETS,
+)
+def states_impl(batch, *, mode, squarings, from_zero):
+    """(x (B, T, 16), theta (B, 9), residual (B,), ok (B, T), J_c (B,)) for batch as in `evolve_impl`."""
+    p, x0, times, t0, h = batch
+    x, theta, residual, ok = evolve_pauli(p, x0, times, mode=mode, squarings=squarings, t0=t0, h=h, from_zero=from_zero)
+    return x, theta, residual, ok, _closed(p)["J_c"]
+
+
+@_compile.bucketed(name="evolve_observables", compiler_options=_kernel.COMPILER_OPTIONS, buckets=OBSERVE_BUCKETS)
+def observe_impl(batch):
+    """Q_h, Q_c, negativity, concurrence (n,) and rho (n, 4, 4) of states x (n, 16) under theta (n, 9)."""
+    theta, x = batch
+    return _observe_rows(theta.T, x.T)
+
+
+def run(batch, T: int, *, mode, squarings, from_zero) -> Observables:
+    """`Observables` of shape (B, T) (the first T time slots) for batch as in `evolve_impl`: traced inputs run
+    `evolve_impl` inside the caller's trace; concrete ones the two cached programs above (`squarings=None`: exactly
+    the squarings each batch needs, one program for every time span)."""
+    if _compile.is_traced(batch):
+        out = evolve_impl(batch, mode=mode, squarings=squarings, from_zero=from_zero)
+        return jax.tree.map(lambda v: v[:, :T], out)
+    x, theta, residual, ok, J_c = jax.tree.map(
+        np.asarray, states_impl(batch, mode=mode, squarings=None, from_zero=from_zero)
+    )
+    B = x.shape[0]
+    states = np.ascontiguousarray(x[:, :T]).reshape(B * T, 16)
+    o = observe_impl((np.repeat(theta, T, axis=0), states))
+    o = {k: np.asarray(v).reshape((B, T) + v.shape[1:]) for k, v in o.items()}
+    J = o["Q_h"] - o["Q_c"]
+    J_c = np.broadcast_to(J_c[:, None], (B, T))
+    pos = J_c > 0
+    witness = np.where(pos, np.abs(J) / np.where(pos, J_c, 1), 0)  # `witness_ratio` in NumPy (no eager JAX op)
+    fields = (
+        o["rho"],
+        o["Q_h"],
+        o["Q_c"],
+        J,
+        o["negativity"],
+        o["concurrence"],
+        J_c,
+        witness.astype(J.dtype),
+        np.broadcast_to(residual[:, None], (B, T)),
+        ok[:, :T],
+    )
+    return Observables(*(jax.device_put(np.ascontiguousarray(v)) for v in fields))  # (jnp.asarray: a compile per shape)
 
 
 def check_times(times) -> jax.Array:
     """`times` as a 1-D real array; concrete values must be finite and >= 0."""
-    t = jnp.asarray(times)
+    # concrete input stays NumPy: `jnp.asarray` of a NumPy array compiles a small copy program per shape
+    t = times if isinstance(times, jax.core.Tracer) else np.asarray(times)
     if t.ndim != 1 or t.shape[0] == 0:
         raise ValueError(f"Argument `times` must be a non-empty 1-D array, but has shape times.shape={t.shape}.")
     if jnp.issubdtype(t.dtype, jnp.complexfloating) or not jnp.issubdtype(t.dtype, jnp.number):
@@ -265,6 +346,7 @@ def check_times(times) -> jax.Array:
         a = np.asarray(t)
         if not np.all(np.isfinite(a)) or np.any(a < 0):
             raise ValueError(f"Argument `times` must be finite and >= 0, but got times={a!r}.")
+        return a  # NumPy: the eager code that follows runs no JAX operation (each would compile per shape)
     return t
 
 
@@ -275,7 +357,9 @@ GROUND[[0, 3, 12, 15]] = (1.0, -1.0, -1.0, 1.0)  # |00>: <II> = 1, <IZ> = <ZI> =
 def initial_pauli(rho0, dtype) -> jax.Array:
     """Pauli vector (..., 16) of `rho0` (default |00>), checked to be a density matrix when concrete."""
     if rho0 is None:
-        return jnp.asarray(GROUND, dtype=dtype)
+        return GROUND.astype(dtype)
+    if not isinstance(rho0, jax.core.Tracer):
+        rho0 = jax.device_put(np.asarray(rho0))  # (`jnp.asarray` of NumPy input would compile a copy per shape)
     rho0 = check_square("rho0", rho0, 4)
     if is_concrete(rho0):
         r = np.asarray(rho0).astype(complex)
@@ -287,22 +371,27 @@ def initial_pauli(rho0, dtype) -> jax.Array:
                 "Argument `rho0` must be a density matrix (Hermitian, trace 1, positive semidefinite), but has "
                 f"max |rho - rho^dag| = {herm:.2e}, max |Tr rho - 1| = {tr:.2e}, min eigenvalue = {lam:.2e}."
             )
+        P = np.asarray(_kernel.PAULI)  # concrete: NumPy (an eager jnp op would compile a program per shape)
+        x = np.einsum("kij,...ji->...k", P, r).real
+        return x.astype(dtype)
     P = jnp.asarray(_kernel.PAULI, dtype=complex_dtype(rho0.dtype, dtype))
     x = jnp.einsum("kij,...ji->...k", P, rho0.astype(P.dtype)).real
     return x.astype(dtype)
 
 
 def _broadcast(p, x0):
-    """(flat p (B,), x0 (B, 16), batch shape) with the batch shapes of p and x0 broadcast."""
+    """(flat p (B,), x0 (B, 16), batch shape) with the batch shapes of p and x0 broadcast (NumPy when concrete)."""
     p, shape = prepare(p)
     x0 = initial_pauli(x0, p.eps_h.dtype)
     try:
-        shape = jnp.broadcast_shapes(shape, x0.shape[:-1])
+        shape = tuple(np.broadcast_shapes(shape, x0.shape[:-1]))
     except ValueError:
         raise ValueError(f"The batch shapes of `p` {shape} and `rho0` {x0.shape[:-1]} do not broadcast.") from None
-    p = jax.tree.map(lambda v: jnp.broadcast_to(v, shape), p)
-    x0 = jnp.broadcast_to(x0, shape + (16,)).reshape(-1, 16)
-    return flat(p), x0, tuple(shape)
+    concrete = all(is_concrete(v) for v in jax.tree.leaves((p, x0)))
+    xp = np if concrete else jnp
+    p = jax.tree.map(lambda v: xp.broadcast_to(v, shape), p)
+    x0 = xp.broadcast_to(x0, shape + (16,)).reshape(-1, 16)
+    return flat(p), x0, shape
 
 
 def evolve(p, times, *, rho0=None, throw: bool = True) -> Observables:
@@ -337,22 +426,21 @@ def evolve(p, times, *, rho0=None, throw: bool = True) -> Observables:
     times = check_times(times)
     p, x0, shape = _broadcast(p, rho0)
     T = times.shape[0]
-    concrete_p = all(is_concrete(v) for v in jax.tree.leaves(p))
-    norm1 = norm1_bound(_model._coefficients(p)) if concrete_p and p.eps_h.shape[0] > 0 else None
-    mode, t0, h, squarings = plan(norm1, times)
+    concrete = all(is_concrete(v) for v in jax.tree.leaves((p, x0, times)))
+    # eager calls need no norm bound: their squarings follow the batch (`run`); traced parameters take the fixed plan
+    mode, t0, h, squarings = plan(None, times)
     slots = time_bucket(T)
     B = x0.shape[0]
     dtype = p.eps_h.dtype
+    xp = np if concrete else jnp
     if mode == "uniform":
-        tt = jnp.zeros((B, slots), dtype)
-        t0a, ha = jnp.full((B,), t0, dtype), jnp.full((B,), h, dtype)
+        tt = np.zeros((B, slots), dtype)
+        t0a, ha = np.full((B,), t0, dtype), np.full((B,), h, dtype)
     else:
-        tt = jnp.concatenate([times.astype(dtype), jnp.broadcast_to(times[-1:].astype(dtype), (slots - T,))])
-        tt = jnp.broadcast_to(tt, (B, slots))
-        t0a = ha = jnp.zeros((B,), dtype)
-    static = dict(mode=mode, squarings=squarings, from_zero=mode == "uniform" and t0 == 0)
-    out = over_threads(evolve_impl, (p, x0, tt, t0a, ha), static)
-    out = jax.tree.map(lambda v: v[:, :T], out)
+        tt = xp.concatenate([times.astype(dtype), xp.broadcast_to(times[-1:].astype(dtype), (slots - T,))])
+        tt = xp.broadcast_to(tt, (B, slots))
+        t0a = ha = np.zeros((B,), dtype)
+    out = run((p, x0, tt, t0a, ha), T, mode=mode, squarings=squarings, from_zero=mode == "uniform" and t0 == 0)
     out = unflat(out, shape)
     if throw:
         raise_if_failed(out.ok, "evolve", "the steady state is not unique, or the propagation lost accuracy")
@@ -402,13 +490,12 @@ TIME_TO_OBSERVABLES = ("negativity", "concurrence", "J", "Q_h", "Q_c", "witness"
 
 
 def _run_per_engine(p, x0, times, mode, squarings, t0=None, h=None):
-    """evolve_impl on flat inputs with per-engine times (B, T) (mode "any") or per-engine t0, h (mode "uniform")."""
+    """`run` on flat inputs with per-engine times (B, T) (mode "any") or per-engine t0, h (mode "uniform")."""
     B, T = times.shape
-    dtype = p.eps_h.dtype
-    zeros = jnp.zeros((B,), dtype)
+    zeros = np.zeros((B,), p.eps_h.dtype)
     t0 = zeros if t0 is None else t0
     h = zeros if h is None else h
-    return evolve_impl((p, x0, times, t0, h), mode=mode, squarings=squarings, from_zero=False)
+    return run((p, x0, times, t0, h), T, mode=mode, squarings=squarings, from_zero=False)
 
 
 def time_to(p, observable: str = "negativity", fraction: float = 0.5, *, rho0=None, t_max=None, n_scan: int = 256):
@@ -459,13 +546,10 @@ def time_to(p, observable: str = "negativity", fraction: float = 0.5, *, rho0=No
         t_max = np.broadcast_to(np.asarray(t_max, dtype=float), shape).reshape(-1)
     if not np.all(np.isfinite(t_max) & (t_max > 0)):
         raise ValueError("Argument `t_max` must be finite and > 0 (or the relaxation time is not finite).")
-    norm1 = np.max(norm1_bound(_model._coefficients(pf)))
-    squarings = max(4, -(-int(squarings_needed(norm1 * np.max(t_max))) // 4) * 4)
+    squarings = None  # eager: `run` takes exactly the squarings each batch needs
     slots = time_bucket(int(n_scan))
     h = t_max / (n_scan - 1)
-    scan = _run_per_engine(
-        pf, x0, jnp.zeros((B, slots), dtype), "uniform", squarings, jnp.zeros((B,), dtype), jnp.asarray(h, dtype)
-    )
+    scan = _run_per_engine(pf, x0, np.zeros((B, slots), dtype), "uniform", squarings, None, h.astype(dtype))
     ratio = np.asarray(getattr(scan, observable))[:, :n_scan] / np.where(o_ss != 0, o_ss, np.nan)[:, None]
     above = ratio >= fraction
     found = above.any(axis=1) & (o_ss != 0)
@@ -478,7 +562,7 @@ def time_to(p, observable: str = "negativity", fraction: float = 0.5, *, rho0=No
         if not active.any():
             break
         mid = np.where(active, 0.5 * (lo + hi), hi)
-        o = _run_per_engine(pf, x0, jnp.asarray(mid[:, None], dtype), "any", squarings)
+        o = _run_per_engine(pf, x0, mid[:, None].astype(dtype), "any", squarings)
         r = np.asarray(getattr(o, observable))[:, 0] / np.where(o_ss != 0, o_ss, np.nan)
         up = r >= fraction
         hi = np.where(active & up, mid, hi)
