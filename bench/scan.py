@@ -108,8 +108,8 @@ def throughput(n: int, repeat: int, chunk_size, workdir: str):
 
     p = je.grid(BASE, **axes)
     t0 = time.perf_counter()
-    prepared, _ = je._checks.prepare(p)
-    je._observables._observables_impl.lower(je._checks.flat(prepared)).compile()
+    prepared, _ = je._models.params.prepare(p)
+    je._observables._observables_impl.lower(je._models.params.flat(prepared)).compile()
     compile_mem = time.perf_counter() - t0
     del prepared
 

@@ -10,7 +10,7 @@ jaxengine's (and QuTiP against both) before timing anything, (4) takes the best 
     python bench/steady_state.py --sizes 1e4 1e5 1e6 --qutip 1000
 
 Memory: each point costs its inputs (9 float64) and outputs (rho as 16 complex128 plus 8 float64 scalars and a bool);
-the kernel's temporaries live per block of `_kernel.BLOCK` points, independent of the batch size. The JSON lines give
+the kernel's temporaries live per block of `chunks.BLOCK` points, independent of the batch size. The JSON lines give
 `bytes_per_point` (inputs + outputs) for jaxengine.
 
 Roofline: a first JSON line (`impl: work_per_point`) gives the floating-point operations per point, counted in the
@@ -87,7 +87,7 @@ naive = jax.jit(jax.vmap(_naive_one))
 
 
 def _fields(p):
-    return [jnp.asarray(getattr(p, f)) for f in je._params.NUMERIC_FIELDS]
+    return [jnp.asarray(getattr(p, f)) for f in je._models.params.NUMERIC_FIELDS]
 
 
 def _jaxengine(p, kernel="xla"):
@@ -109,7 +109,7 @@ def qutip_loop(p, n):
         qutip.Qobj(o, dims=dims) for o in (np.kron(_SP, _I2), np.kron(_SM, _I2), np.kron(_I2, _SP), np.kron(_I2, _SM))
     ]
     out = np.empty((2, n))
-    f = [np.asarray(getattr(p, name)) for name in je._params.NUMERIC_FIELDS]
+    f = [np.asarray(getattr(p, name)) for name in je._models.params.NUMERIC_FIELDS]
     for i in range(n):
         eps_h, delta, g, gamma_h, gamma_c, T_h, T_c, kappa_h, kappa_c = (x[i] for x in f)
         eps_c = eps_h + delta
@@ -181,22 +181,24 @@ def _count_flops(jaxpr):
 def work_per_point():
     """(flops, bytes) per point of one block of `je.observables`.
 
-    flops: counted in the program's jaxpr (`_count_flops`), traced with `_kernel.IN_REGISTERS` so that
+    flops: counted in the program's jaxpr (`_count_flops`), traced with `unrolled.IN_REGISTERS` so that
     `_materialise` (a division by 1.0 that LLVM removes) is the identity. bytes: XLA's own estimate ("bytes
-    accessed") for the one-block program as the kernel compiles it (with `_kernel.COMPILER_OPTIONS`) on this
+    accessed") for the one-block program as the kernel compiles it (with `chunks.COMPILER_OPTIONS`) on this
     backend, i.e. the operand reads and result writes of all its fused loops (the traffic between the loops through
     cache or device memory), an estimate that counts each while-loop body once."""
-    from jaxengine import _kernel, _observables
-    from jaxengine._checks import flat, prepare
+    from jaxengine import _observables
+    from jaxengine._linalg import unrolled
+    from jaxengine._models.params import flat, prepare
+    from jaxengine._solve import chunks
 
-    n = _kernel.block_size()
+    n = chunks.block_size()
     p = flat(prepare(random_params(np.random.default_rng(1), n))[0])
-    token = _kernel.IN_REGISTERS.set(True)
+    token = unrolled.IN_REGISTERS.set(True)
     try:
         # the throughput kernel's block (a block alone would choose the compact program: fewer than 65 536 points)
         flops = _count_flops(jax.make_jaxpr(lambda p: _observables._observables_impl(p, path="throughput"))(p).jaxpr)
     finally:
-        _kernel.IN_REGISTERS.reset(token)
+        unrolled.IN_REGISTERS.reset(token)
     cost = _observables._observables_impl.lower(p, path="throughput").compile().cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return flops / n, float(cost.get("bytes accessed", float("nan"))) / n
@@ -222,7 +224,7 @@ def peak_flops(override_gflops=None):
         lanes = 8 if " avx512f" in info else 4 if " avx2" in info else 2
     except (OSError, StopIteration, ValueError):
         return None, "unknown CPU: pass --peak-gflops"
-    from jaxengine._kernel import cpu_workers
+    from jaxengine._compile import cpu_workers
 
     cores = cpu_workers()
     return cores * mhz * 1e6 * lanes * 4, f"{cores} cores x {mhz:.0f} MHz x {lanes} lanes x 2 FMA units x 2"

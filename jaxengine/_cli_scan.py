@@ -23,7 +23,7 @@ import tempfile
 import textwrap
 import time
 
-from ._params import DEFAULTS, NUMERIC_FIELDS
+from ._models.params import DEFAULTS, NUMERIC_FIELDS
 
 # --------------------------------------------------------------------------------------------------------- scan
 

@@ -24,12 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _compile, _kernel, _model
-from ._analytic import _closed, stable_x_negativity, witness_ratio
-from ._checks import flat, is_concrete, prepare, unflat
+from . import _compile
+from ._checks import is_concrete, unflat
+from ._models import engine as _model
+from ._models.params import NUMERIC_FIELDS, EngineParams, flat, prepare
 from ._observables import _observables_impl
-from ._params import NUMERIC_FIELDS, EngineParams
-from ._solve import compact
+from ._observables import compact as compact_observables
+from ._observables.closed_forms import _closed, stable_x_negativity, witness_ratio
+from ._solve import chunks, compact
 
 OBSERVABLES = ("negativity", "J", "witness")
 
@@ -76,14 +78,14 @@ def _signed_negativity(p: EngineParams, exact_x: bool):
         k = _closed(p)
         return stable_x_negativity(k["r1"], k["r4"], k["c"])
     _, x, _, shape = _pauli_state(p)
-    return -compact.lambda_min(x).reshape(shape)
+    return -compact_observables.lambda_min(x).reshape(shape)
 
 
 def _from_state(p: EngineParams, theta, x, shape, name: str, smooth: bool):
     if name == "negativity":
-        n = -compact.lambda_min(x).reshape(shape)
+        n = -compact_observables.lambda_min(x).reshape(shape)
         return n if smooth else jnp.maximum(n, 0)
-    q_h, q_c = compact.heat(theta, x)
+    q_h, q_c = compact_observables.heat(theta, x)
     J = (q_h - q_c).reshape(shape)
     if name == "J":
         return J
@@ -456,8 +458,8 @@ def _run(spec: _Spec, q: EngineParams, u, state, n: int):
     return u, state, hist
 
 
-_run_jit = _kernel.jit(_run, static_argnums=(0, 4))
-_value_jit = _kernel.jit(lambda spec, q, u: _value(spec, q, u, smooth=False), static_argnums=0)
+_run_jit = chunks.jit(_run, static_argnums=(0, 4))
+_value_jit = chunks.jit(lambda spec, q, u: _value(spec, q, u, smooth=False), static_argnums=0)
 
 
 @functools.lru_cache(maxsize=16)

@@ -12,7 +12,7 @@ from ._cli_network import register_network
 from ._cli_scan import register_plot, register_scan
 from ._cli_solvers import register_critical, register_kappa_max, register_optimise
 from ._cli_warmup import register_warmup
-from ._params import DEFAULTS, NUMERIC_FIELDS
+from ._models.params import DEFAULTS, NUMERIC_FIELDS
 from .reproduce import register_reproduce
 
 
@@ -25,7 +25,7 @@ def add_param_options(parser: argparse.ArgumentParser):
 
 
 def params_from_args(args):
-    from ._params import EngineParams
+    from ._models.params import EngineParams
 
     return EngineParams(**{name: getattr(args, name) for name in NUMERIC_FIELDS}, bath=args.bath)
 

@@ -32,7 +32,8 @@ def random_params(rng, n, *, kappa=True, bath="bosonic"):
 def point(p, i):
     """The i-th point of a 1-D batch of parameters, as Python floats."""
     shape = p.batch_shape
-    return p.replace(**{k: float(np.broadcast_to(getattr(p, k), shape)[i]) for k in je._params.NUMERIC_FIELDS})
+    fields = je._models.params.NUMERIC_FIELDS
+    return p.replace(**{k: float(np.broadcast_to(getattr(p, k), shape)[i]) for k in fields})
 
 
 def np_rates(eps, T, gamma, bath="bosonic"):

@@ -75,7 +75,7 @@ def test_4_coherence_is_rho_1_2_as_in_eq_8():
 def test_5_eq_16_cancels_and_the_stable_form_does_not():
     import mpmath as mp
 
-    from jaxengine._analytic import stable_x_negativity
+    from jaxengine._observables.closed_forms import stable_x_negativity
 
     mp.mp.dps = 50
     d = np.linspace(0.0, 0.035, 60)
@@ -182,10 +182,10 @@ def test_precision_float32_is_not_enough():
     d = np.linspace(0.0, 0.035, 200)
     p64 = je.EngineParams(T_h=0.3, delta=d)
     N64 = np.asarray(je.observables(p64).negativity)
-    M = np.asarray(je._kernel.engine_generator(je._checks.prepare(p64)[0]))
+    M = np.asarray(je._generator.pauli.engine_generator(je._models.params.prepare(p64)[0]))
     x32 = np.linalg.solve(M[:, 1:, 1:].astype(np.float32), -M[:, 1:, 0, None].astype(np.float32))[..., 0]
     x = np.concatenate([np.ones((len(d), 1)), x32.astype(np.float64)], axis=1)
-    rho32 = np.einsum("nk,kij->nij", x, je._kernel.PAULI) / 4
+    rho32 = np.einsum("nk,kij->nij", x, je._generator.pauli.PAULI) / 4
     N32 = np.asarray(je.negativity(rho32))
     m = N64 > 1e-7
     assert np.max(np.abs(N32[m] - N64[m]) / N64[m]) > 1e-4

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 import jaxengine as je
-import jaxengine._analytic
 import jaxengine._compile
 import jaxengine._observables
-import jaxengine._steady
+import jaxengine._observables.closed_forms
+import jaxengine._solve.steady
 
 
 @pytest.fixture
@@ -20,8 +20,8 @@ def no_compile(monkeypatch):
 
     monkeypatch.setattr(jaxengine._observables, "_observables_impl", boom)
     monkeypatch.setattr(jaxengine._compile, "executable", boom)  # every eager bucketed or chunked program
-    monkeypatch.setattr(jaxengine._steady, "_engine_steady", boom)
-    monkeypatch.setattr(jaxengine._analytic, "_closed_form_impl", boom)
+    monkeypatch.setattr(jaxengine._solve.steady, "_engine_steady", boom)
+    monkeypatch.setattr(jaxengine._observables.closed_forms, "_closed_form_impl", boom)
 
 
 CASES = [

@@ -8,8 +8,9 @@ import pytest
 from helpers import random_params
 
 import jaxengine as je
-from jaxengine import _fused, _kernel
-from jaxengine._checks import flat, prepare
+from jaxengine._models.params import flat, prepare
+from jaxengine._observables import fast
+from jaxengine._observables import fused as _fused
 
 
 def _flat(p):
@@ -41,7 +42,7 @@ def test_fused_matches_the_dense_reference_in_interpret_mode(rng, fused_interpre
     np.testing.assert_allclose(o["negativity"][good], je.negativity(ref.rho)[good], rtol=0, atol=1e-12)
     np.testing.assert_allclose(o["concurrence"][good], je.concurrence(ref.rho)[good], rtol=0, atol=1e-8)
     # and the XLA kernel: the same code, so the same values up to the rounding of differently fused expressions
-    x = jax.jit(_kernel.fast_observables)(_flat(p))
+    x = jax.jit(fast.fast_observables)(_flat(p))
     for k in ("Q_h", "Q_c", "negativity", "residual"):
         np.testing.assert_allclose(o[k][good], x[k][good], rtol=1e-12, atol=1e-18, err_msg=k)
 
@@ -52,7 +53,7 @@ def test_fused_derivatives_are_the_xla_kernels(rng):
 
     def J(kernel, kappa):
         q = p.replace(kappa_h=kappa)
-        o = _fused.fused_observables(q, interpret=True) if kernel == "fused" else _kernel.fast_observables(q)
+        o = _fused.fused_observables(q, interpret=True) if kernel == "fused" else fast.fast_observables(q)
         return jnp.sum(o["Q_h"] - o["Q_c"])
 
     k0 = p.kappa_h
@@ -96,7 +97,7 @@ def test_public_paths_run_the_fused_kernel(rng, monkeypatch):
     which the module flag allows): the same values as the XLA kernel, N-D shapes, the scan's chunks and padding."""
     monkeypatch.setattr(_fused, "INTERPRET_OFF_GPU", jax.default_backend() != "gpu")
     p = random_params(rng, 6).replace(bath="fermionic")
-    p = p.replace(**{k: np.reshape(getattr(p, k), (2, 3)) for k in je._params.NUMERIC_FIELDS})
+    p = p.replace(**{k: np.reshape(getattr(p, k), (2, 3)) for k in je._models.params.NUMERIC_FIELDS})
     o, ref = je.observables(p, kernel="fused"), je.observables(p)
     assert o.rho.shape == (2, 3, 4, 4) and o.J.shape == (2, 3) and bool(o.ok.all())
     for name in ("rho", "J", "negativity", "concurrence", "witness"):

@@ -10,7 +10,7 @@ from helpers import random_params
 from jax.test_util import check_grads
 
 import jaxengine as je
-from jaxengine._params import NUMERIC_FIELDS
+from jaxengine._models.params import NUMERIC_FIELDS
 
 # Each field moves by SCALE * v, so that a unit of v is a sizeable but perturbative change of every field.
 SCALE = dict(eps_h=0.1, delta=0.01, g=1e-3, gamma_h=1e-3, gamma_c=1e-2, T_h=0.1, T_c=0.02, kappa_h=0.02, kappa_c=0.02)

@@ -7,7 +7,11 @@ import pytest
 from helpers import mp_steady, np_heat, np_model, np_negativity, np_steady, point, random_params
 
 import jaxengine as je
-from jaxengine import _kernel
+from jaxengine import _compile
+from jaxengine._generator import pauli
+from jaxengine._linalg import jacobi, unrolled
+from jaxengine._solve import chunks
+from jaxengine._solve import kernel as _kernel
 
 
 def _dense(p):
@@ -98,8 +102,8 @@ def test_pivots_stay_large_over_the_parameter_range(rng):
         kappa_h=rng.uniform(-1, 1, n),
         kappa_c=rng.uniform(-1, 1, n),
     )
-    pf = je._checks.flat(je._checks.prepare(p)[0])
-    theta = jnp.moveaxis(je._model._coefficients(pf), -1, 0)
+    pf = je._models.params.flat(je._models.params.prepare(p)[0])
+    theta = jnp.moveaxis(je._models.engine._coefficients(pf), -1, 0)
     _, min_pivot, _ = _kernel._solve_theta(theta)
     o = je.observables(p, throw=False)
     assert bool(o.ok.all())
@@ -123,7 +127,7 @@ def test_pivots_stay_large_over_the_parameter_range(rng):
 def _backward_error(theta, y):
     """Componentwise backward error max_i |b - A y|_i / (|A||y| + |b|)_i of A y = b (A = M[1:, 1:], b = -M[1:, 0]),
     in NumPy from the generator tensor, per point."""
-    M = np.einsum("kn,kij->nij", np.asarray(theta), _kernel.GENERATORS)
+    M = np.einsum("kn,kij->nij", np.asarray(theta), pauli.GENERATORS)
     A, b, y = M[:, 1:, 1:], -M[:, 1:, 0], np.asarray(y).T
     r = b - np.einsum("nij,nj->ni", A, y)
     return (np.abs(r) / (np.einsum("nij,nj->ni", np.abs(A), np.abs(y)) + np.abs(b))).max(axis=1)
@@ -136,7 +140,7 @@ def test_refinement_only_where_it_matters(rng, monkeypatch):
     eps = np.finfo(float).eps
     solve = jax.jit(lambda t: _kernel._solve_theta(t))  # REFINE_TOL is read when this is traced
     theta = jnp.moveaxis(
-        je._model._coefficients(je._checks.flat(je._checks.prepare(random_params(rng, 3000))[0])), -1, 0
+        je._models.engine._coefficients(je._models.params.flat(je._models.params.prepare(random_params(rng, 3000))[0])), -1, 0
     )
     y, _, res = solve(theta)
     assert _backward_error(theta, y).max() <= _kernel.REFINE_TOL * eps  # so this batch was not refined
@@ -159,7 +163,7 @@ def test_refinement_only_where_it_matters(rng, monkeypatch):
         kappa_h=rng.uniform(-1, 1, n),
         kappa_c=rng.uniform(-1, 1, n),
     )
-    theta = jnp.moveaxis(je._model._coefficients(je._checks.flat(je._checks.prepare(p)[0])), -1, 0)
+    theta = jnp.moveaxis(je._models.engine._coefficients(je._models.params.flat(je._models.params.prepare(p)[0])), -1, 0)
     y, _, res = solve(theta)
     assert _backward_error(theta, y).max() <= 8 * eps
 
@@ -173,11 +177,11 @@ def test_jacobi_converges_on_random_hermitian_matrices(rng):
     X[:1000] = np.diag([1.0, 1.0, 1.0, 2.0]) + 1e-9 * X[:1000]  # a nearly triple eigenvalue
     X[1000:1100] = np.eye(4)  # exactly diagonal, all equal (zero rotations)
     diag = [jnp.asarray(X[:, i, i].real) for i in range(4)]
-    off = {pq: (jnp.asarray(X[:, pq[0], pq[1]].real), jnp.asarray(X[:, pq[0], pq[1]].imag)) for pq in _kernel.PAIRS}
+    off = {pq: (jnp.asarray(X[:, pq[0], pq[1]].real), jnp.asarray(X[:, pq[0], pq[1]].imag)) for pq in jacobi.PAIRS}
     ref = np.linalg.eigvalsh(X)
     scale = np.linalg.norm(X, axis=(1, 2))[:, None]
     for sweeps in (2, 3):
-        f = jax.jit(lambda d, o, s=sweeps: jnp.sort(jnp.stack(_kernel._jacobi_eigenvalues_converged(d, o, s)), 0))
+        f = jax.jit(lambda d, o, s=sweeps: jnp.sort(jnp.stack(jacobi._jacobi_eigenvalues_converged(d, o, s)), 0))
         lam = np.asarray(f(diag, off)).T
         assert (np.abs(lam - ref) <= 4e-15 * scale).all()
 
@@ -195,8 +199,8 @@ def test_second_order_estimates_are_within_their_bound(rng):
     E[:, range(4), range(4)] = 0
     X = E + np.einsum("ni,ij->nij", d, np.eye(4))
     diag = [jnp.asarray(d[:, i]) for i in range(4)]
-    off = {pq: (jnp.asarray(X[:, pq[0], pq[1]].real), jnp.asarray(X[:, pq[0], pq[1]].imag)) for pq in _kernel.PAIRS}
-    est, (lhs, rhs) = jax.jit(_kernel._second_order)(diag, off)
+    off = {pq: (jnp.asarray(X[:, pq[0], pq[1]].real), jnp.asarray(X[:, pq[0], pq[1]].imag)) for pq in jacobi.PAIRS}
+    est, (lhs, rhs) = jax.jit(jacobi._second_order)(diag, off)
     est = np.asarray(jnp.stack(est, -1))
     bound = np.asarray(jnp.stack(lhs, -1) / jnp.stack(rhs, -1)).max(axis=1)  # eta where not separated
     lam = np.linalg.eigvalsh(X)
@@ -219,20 +223,20 @@ def test_materialise_is_exact(rng):
             [rng.normal(size=100) * 10.0 ** rng.integers(-300, 300, 100), [5e-324, 0.0, -0.0, np.inf, -np.inf, np.nan]]
         )
     )
-    out = jax.jit(_kernel._materialise)(v)
+    out = jax.jit(unrolled._materialise)(v)
     np.testing.assert_array_equal(np.asarray(out), np.asarray(v))
     assert np.signbit(out[-4]) and out[-6] == 5e-324
-    w = jax.jit(lambda v: _kernel._materialise(v * 3.0) - v * 3.0)(v[:100])  # fused with its producer and consumer
+    w = jax.jit(lambda v: unrolled._materialise(v * 3.0) - v * 3.0)(v[:100])  # fused with its producer and consumer
     assert (np.asarray(w) == 0).all()
-    token = _kernel.IN_REGISTERS.set(True)  # the fused GPU kernel's body: no trick, the value itself
+    token = unrolled.IN_REGISTERS.set(True)  # the fused GPU kernel's body: no trick, the value itself
     try:
-        assert _kernel._materialise(v) is v
+        assert unrolled._materialise(v) is v
     finally:
-        _kernel.IN_REGISTERS.reset(token)
+        unrolled.IN_REGISTERS.reset(token)
 
 
 def test_kernel_programs_compile_inside_user_transformations(rng):
-    """The kernel's programs carry compiler options (`_kernel.COMPILER_OPTIONS`), which JAX accepts on top-level
+    """The kernel's programs carry compiler options (`chunks.COMPILER_OPTIONS`), which JAX accepts on top-level
     compilations only: called with traced arguments (inside the user's jit, vmap or grad) they must compile into
     the enclosing program instead, with the same results (gradients under jit: `test_gradients.py`)."""
     p = random_params(rng, 40)
@@ -242,7 +246,7 @@ def test_kernel_programs_compile_inside_user_transformations(rng):
         np.testing.assert_allclose(getattr(oj, name), getattr(o, name), rtol=1e-12, atol=1e-16, err_msg=name)
     sj = jax.jit(lambda p: je.steady_state(p, throw=False))(p)
     np.testing.assert_allclose(sj.rho, o.rho, rtol=0, atol=1e-15)
-    f = _kernel.jit(lambda x: 2 * x)  # concrete arguments closed over inside a trace are a nested call too
+    f = chunks.jit(lambda x: 2 * x)  # concrete arguments closed over inside a trace are a nested call too
     assert jax.jit(lambda: f(np.ones(3)))().tolist() == [2.0] * 3
 
 
@@ -259,7 +263,7 @@ def test_singular_point_is_flagged():
 
 def test_blocks_and_padding(rng):
     """Batches larger than a block go through lax.map with a padded tail; results equal the unblocked kernel."""
-    n = _kernel.block_size() + 37  # 2^18 + 37 on a GPU
+    n = chunks.block_size() + 37  # 2^18 + 37 on a GPU
     p = random_params(rng, n)
     o = je.observables(p)
     assert o.rho.shape == (n, 4, 4)
@@ -276,18 +280,18 @@ def test_threads_give_the_same_bits(rng, monkeypatch):
     shape without a copy)."""
     from jaxengine._observables import THROUGHPUT_MIN
 
-    chunk = _kernel.CHUNK_BLOCKS * _kernel.BLOCK
+    chunk = chunks.CHUNK_BLOCKS * chunks.BLOCK
     n = THROUGHPUT_MIN + 37
-    monkeypatch.setattr(_kernel, "cpu_workers", lambda: 2)
+    monkeypatch.setattr(_compile, "cpu_workers", lambda: 2)
     p = random_params(rng, n)
     calls = []
-    real = _kernel.in_order
-    monkeypatch.setattr(_kernel, "in_order", lambda fn, items, w: real(fn, calls.append(list(items)) or calls[-1], w))
+    real = _compile.in_order
+    monkeypatch.setattr(_compile, "in_order", lambda fn, items, w: real(fn, calls.append(list(items)) or calls[-1], w))
     o, ss = je.observables(p, throw=False), je.steady_state(p, throw=False)
     n_chunks = -(-n // chunk)  # the last one padded
     assert calls == [list(range(n_chunks))] * 2
     assert all(isinstance(v, jax.Array) for v in (*o, *ss))
-    flat_p = je._checks.flat(je._checks.prepare(p)[0])
+    flat_p = je._models.params.flat(je._models.params.prepare(p)[0])
     one = jax.jit(lambda p: je.observables(p, throw=False))(flat_p)  # traced: one execution of the same kernel
     for name, a, b in zip(o._fields, o, one, strict=True):
         assert a.shape == b.shape and np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True), name
@@ -306,7 +310,7 @@ def test_threads_give_the_same_bits(rng, monkeypatch):
     np.testing.assert_array_equal(jax.jit(lambda p: je.observables(p, throw=False).J)(p), o.J)
     assert calls == []
     # called from a pool thread (e.g. by user code run there): no nested waiting on the pool, one execution
-    J = _kernel._pool(2).submit(lambda: je.observables(p, throw=False).J).result(timeout=120)
+    J = _compile._pool(2).submit(lambda: je.observables(p, throw=False).J).result(timeout=120)
     np.testing.assert_array_equal(J, o.J)
     assert calls == []
 

@@ -61,7 +61,7 @@ EDGE = [
 
 
 def _batch(points):
-    fields = je._params.NUMERIC_FIELDS
+    fields = je._models.params.NUMERIC_FIELDS
     return je.EngineParams(**{f: np.array([float(getattr(q, f)) for q in points]) for f in fields})
 
 
@@ -76,7 +76,7 @@ def both_paths():
         points = [point(rand, i) for i in range(40)] + [q.replace(bath=bath) for q in EDGE]
         small = _batch(points).replace(bath=bath)
         reps = -(-THROUGHPUT_MIN // len(points))
-        big = small.replace(**{f: np.tile(getattr(small, f), reps) for f in je._params.NUMERIC_FIELDS})
+        big = small.replace(**{f: np.tile(getattr(small, f), reps) for f in je._models.params.NUMERIC_FIELDS})
         out[bath] = points, je.observables(small, throw=False), je.observables(big, throw=False)
     return out
 

@@ -11,13 +11,16 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from .. import _compile, _fused, _kernel, _model
-from .._analytic import Observables, _closed, witness_ratio
-from .._checks import check_square, complex_dtype, flat, prepare, unflat
-from .._liouvillian import _dag
-from .._params import EngineParams
-from .._solve import compact
-from .._steady import raise_if_failed
+from .. import _compile
+from .._checks import check_square, complex_dtype, unflat
+from .._generator.liouvillian import _dag
+from .._models import engine as _model
+from .._models.params import EngineParams, flat, prepare
+from .._solve import chunks
+from .._solve.steady import raise_if_failed
+from . import compact, fast
+from . import fused as _fused
+from .closed_forms import Observables, _closed, witness_ratio
 from .network import Network, negativity_cut, network_observables
 
 
@@ -143,13 +146,14 @@ def check_fields(fields) -> tuple[str, ...]:
     return tuple(f for f in FIELDS if f in names or f in ALWAYS)
 
 
-THROUGHPUT_MIN, path_for = _kernel.THROUGHPUT_MIN, _kernel.path_for  # the path policy lives with the kernel
+THROUGHPUT_MIN, path_for = chunks.THROUGHPUT_MIN, chunks.path_for  # the path policy lives with the kernel
 
 
 def _impl(p: EngineParams, kernel: str = "xla", fields: tuple = FIELDS, path: str | None = None) -> Observables:
     # flat parameters -> Observables with the requested fields (None elsewhere). The throughput path solves in
-    # blocks with the unrolled batch-last kernel (no LAPACK call per point, see `_kernel`), the compact path with
-    # rolled pure-JAX loops (`_solve.compact`); the fused kernel (`_fused`, GPU only) runs the throughput code as one
+    # blocks with the unrolled batch-last kernel (no LAPACK call per point, see `_solve.kernel`), the compact path with
+    # rolled pure-JAX loops (`_solve.compact`); the fused kernel (`_observables.fused`, GPU only) runs the throughput
+    # code as one
     # Pallas kernel. Unrequested outputs are not returned, so XLA removes whatever computes only them.
     path = path_for(p.eps_h.shape[0]) if path is None else path
     if kernel == "fused":
@@ -160,11 +164,11 @@ def _impl(p: EngineParams, kernel: str = "xla", fields: tuple = FIELDS, path: st
 
         def block(batch):
             with _model.dynamic_bath(batch[1]):
-                return _kernel.fast_observables(batch[0])
+                return fast.fast_observables(batch[0])
 
-        o = _kernel.blocked(block, (p, _model.DYNAMIC_BATH.get()))
+        o = chunks.blocked(block, (p, _model.DYNAMIC_BATH.get()))
     else:
-        o = _kernel.blocked(_kernel.fast_observables, p)
+        o = chunks.blocked(fast.fast_observables, p)
     want = set(fields)
     J = o["Q_h"] - o["Q_c"] if want & {"J", "witness"} else None
     J_c = _closed(p)["J_c"] if want & {"J_c", "witness"} else None  # parameters only (eq 18), independent of kappa
@@ -172,7 +176,7 @@ def _impl(p: EngineParams, kernel: str = "xla", fields: tuple = FIELDS, path: st
     return Observables(*(values[f] if f in want else None for f in FIELDS))
 
 
-_observables_impl = _kernel.jit(_impl, static_argnames=("kernel", "fields", "path"))
+_observables_impl = chunks.jit(_impl, static_argnames=("kernel", "fields", "path"))
 
 
 def _any_bath(batch, kernel: str, fields: tuple, path: str):
@@ -202,9 +206,9 @@ def observables(p: EngineParams, *, throw: bool = True, kernel: str = "xla", fie
     Args:
         p: parameters; every numeric field may be an array, and the broadcast shape is the shape of each result.
         throw: raise `RuntimeError` if the steady state failed at any point (else see `ok`).
-        kernel: "xla" (default): the kernel of `_kernel`, in blocks. "fused": EXPERIMENTAL, GPU only: the same
-            computation as one Pallas (Triton) kernel that keeps every intermediate on the chip (`_fused`); it has
-            not yet been run on a GPU by us, see `bench/gpu.sh`.
+        kernel: "xla" (default): the kernel of `_solve.kernel`, in blocks. "fused": EXPERIMENTAL, GPU only: the same
+            computation as one Pallas (Triton) kernel that keeps every intermediate on the chip
+            (`_observables.fused`); it has not yet been run on a GPU by us, see `bench/gpu.sh`.
         fields: None (everything), or the names of the `Observables` fields to compute, e.g. `("J", "negativity")`:
             only those (and what they need) are computed, the others are None; `residual` and `ok` always come.
 
@@ -214,7 +218,7 @@ def observables(p: EngineParams, *, throw: bool = True, kernel: str = "xla", fie
     Two programs compute it, chosen by the number of points n (the same for eager and traced calls): below
     `THROUGHPUT_MIN` (65 536) a compact program (`_solve.compact`: Gauss-Jordan with one refinement step and Jacobi
     eigenvalues, rolled loops in pure JAX) that compiles in about a second; from there on the unrolled kernel of
-    `_kernel` (~10 s to compile once, then ~30x faster per point). Both agree to ~1e-14. Eager calls pad the batch
+    `_solve.kernel` (~10 s to compile once, then ~30x faster per point). Both agree to ~1e-14. Eager calls pad the batch
     to one bucket size (or fixed-size chunks), so a new batch shape compiles nothing new, and keep the executables in a
     disk cache (`jaxengine._compile`) for later processes.
 
@@ -234,10 +238,10 @@ def observables(p: EngineParams, *, throw: bool = True, kernel: str = "xla", fie
     if _compile.is_traced(p):  # inside the user's jit/grad/vmap: part of the user's program, path by size
         out = unflat(_observables_impl(p, kernel=kernel, fields=fields), shape)
     elif kernel == "fused":
-        out = _kernel.split_over_threads(functools.partial(_observables_impl, kernel=kernel, fields=fields), p, shape)
+        out = chunks.split_over_threads(functools.partial(_observables_impl, kernel=kernel, fields=fields), p, shape)
     elif path_for(n) == "throughput":  # fixed-size chunks: one executable whatever the batch shape
         batch = _model.split_bath(p)
-        out = _kernel.run_throughput(
+        out = chunks.run_throughput(
             "observables_throughput", _throughput_jit, batch, shape, kernel=kernel, fields=fields
         )
     else:  # buckets of the compact program

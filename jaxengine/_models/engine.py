@@ -19,9 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _operators as ops
-from ._checks import complex_dtype, prepare
-from ._params import EngineParams
+from .._checks import complex_dtype
+from .._models.params import prepare
+from . import operators as ops
+from .params import EngineParams
 
 # H = sum_k theta_k H_OPS[k] for the first five coefficients (eps_h, eps_c, g, kappa_h, kappa_c).
 H_OPS = np.stack(

@@ -2,7 +2,7 @@ r"""Steady states: $\mathcal{L}\rho = 0$, $\mathrm{Tr}\rho = 1$, for one point o
 
 Two paths, chosen statically by the type of the argument:
 
-- `EngineParams`: the engine's real 15×15 system in the Pauli basis (`_kernel`), built directly from the rates.
+- `EngineParams`: the engine's real 15×15 system in the Pauli basis (`_solve.kernel`), built directly from the rates.
 - A Liouvillian array (..., n², n²) in column stacking: the generic dense reference. The row of $\rho_{00}$ is
   replaced by the trace condition $\mathrm{vec}(I)^T\mathrm{vec}(\rho) = 1$ (trace preservation makes that row a
   combination of the other diagonal rows, so no information is lost) and the complex system is solved by LU.
@@ -19,11 +19,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _compile, _kernel, _model
-from ._checks import check_square, complex_dtype, flat, prepare, raise_if_failed, unflat
-from ._compile import is_traced
-from ._params import EngineParams
-from ._solve import compact
+from .. import _compile
+from .._checks import check_square, complex_dtype, raise_if_failed, unflat
+from .._compile import is_traced
+from .._generator import pauli
+from .._linalg import dense
+from .._models import engine as _model
+from .._models.params import EngineParams, flat, prepare
+from . import chunks, compact
+from . import kernel as _kernel
 
 
 class SteadyState(NamedTuple):
@@ -42,7 +46,7 @@ class SteadyState(NamedTuple):
 
 def _engine_steady_impl(batch, path: str) -> SteadyState:
     # flat 1-D batch of (parameters, fermionic flag) in (see `_model.dynamic_bath`); the compact program
-    # (`_solve.compact`) below THROUGHPUT_MIN points, else the sparse batch-last kernel (`_kernel`) in blocks
+    # (`_solve.compact`) below THROUGHPUT_MIN points, else the sparse batch-last kernel (`_solve.kernel`) in blocks
     p, fermionic = batch
     with _model.dynamic_bath(fermionic):
         if path == "compact":
@@ -52,9 +56,9 @@ def _engine_steady_impl(batch, path: str) -> SteadyState:
     def one_block(batch):
         with _model.dynamic_bath(batch[1]):
             x, residual, ok = _kernel.fast_solve(batch[0])
-        return SteadyState(_kernel.rho_from_pauli_batch_last(x), residual, ok)
+        return SteadyState(pauli.rho_from_pauli_batch_last(x), residual, ok)
 
-    return _kernel.blocked(one_block, batch)
+    return chunks.blocked(one_block, batch)
 
 
 _steady_compact = _compile.bucketed(
@@ -68,10 +72,10 @@ def _engine_steady(p: EngineParams, shape) -> SteadyState:
     n = p.eps_h.shape[0]
     batch = _model.split_bath(p)
     if is_traced(p):
-        return unflat(_engine_steady_impl(batch, _kernel.path_for(n)), shape)
-    if _kernel.path_for(n) == "compact":
+        return unflat(_engine_steady_impl(batch, chunks.path_for(n)), shape)
+    if chunks.path_for(n) == "compact":
         return unflat(_steady_compact(batch), shape)
-    return _kernel.run_throughput("steady_state_throughput", _steady_throughput, batch, shape)
+    return chunks.run_throughput("steady_state_throughput", _steady_throughput, batch, shape)
 
 
 @jax.jit
@@ -81,10 +85,10 @@ def _generic_steady(L) -> SteadyState:
     trace_row = jnp.eye(n, dtype=L.dtype).reshape(-1)  # vec(I) is the same in either stacking
     A = L.at[..., 0, :].set(jnp.broadcast_to(trace_row, L.shape[:-2] + (n2,)))
     b = jnp.zeros(L.shape[:-1], L.dtype).at[..., 0].set(1)
-    x, rel_pivot = _kernel.lu_solve_checked(A, b)
+    x, rel_pivot = dense.lu_solve_checked(A, b)
     residual = jnp.linalg.norm(jnp.einsum("...ij,...j->...i", L, x), axis=-1)
     x_norm = jnp.linalg.norm(x, axis=-1)
-    residual, ok = _kernel.health(residual, jnp.linalg.norm(L, axis=(-1, -2)), x_norm, rel_pivot, n2, x.real.dtype)
+    residual, ok = dense.health(residual, jnp.linalg.norm(L, axis=(-1, -2)), x_norm, rel_pivot, n2, x.real.dtype)
     rho = jnp.swapaxes(x.reshape(x.shape[:-1] + (n, n)), -1, -2)
     rho = (rho + jnp.conj(jnp.swapaxes(rho, -1, -2))) / 2  # remove the roundoff-level anti-Hermitian part
     return SteadyState(rho, residual, ok)

@@ -15,7 +15,7 @@ Conventions (pinned by tests/test_liouvillian.py):
 
 import jax.numpy as jnp
 
-from ._checks import check_square, complex_dtype
+from .._checks import check_square, complex_dtype
 
 
 def _dag(x):

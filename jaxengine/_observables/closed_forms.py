@@ -18,9 +18,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _kernel, _model
-from ._checks import flat, is_concrete, prepare, unflat
-from ._params import EngineParams
+from .._checks import is_concrete, unflat
+from .._generator import pauli
+from .._linalg import dense
+from .._models import engine as _model
+from .._models.params import EngineParams, flat, prepare
 
 
 class Observables(NamedTuple):
@@ -118,10 +120,10 @@ def _closed_form_impl(p: EngineParams) -> Observables:
     n = stable_x_negativity(r1, r4, c)
     conc = 2 * jnp.maximum(0, jnp.abs(c) - jnp.sqrt(r1 * r4))
     # residual of the closed-form state in the numerical Liouvillian (Pauli basis: ||L vec rho|| = ||M x|| / 2)
-    M = _kernel.engine_generator(p)
-    x = jnp.einsum("kij,...ji->...k", jnp.asarray(_kernel.PAULI, dtype=c.dtype), rho).real
+    M = pauli.engine_generator(p)
+    x = jnp.einsum("kij,...ji->...k", jnp.asarray(pauli.PAULI, dtype=c.dtype), rho).real
     residual = jnp.linalg.norm(jnp.einsum("...ij,...j->...i", M, x), axis=-1) / 2
-    residual, ok = _kernel.health(
+    residual, ok = dense.health(
         residual,
         jnp.linalg.norm(M, axis=(-1, -2)) / 2,
         jnp.linalg.norm(x, axis=-1) / 2,
