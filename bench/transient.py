@@ -34,7 +34,8 @@ import numpy as np
 import scipy.linalg as sl
 
 import jaxengine as je
-from jaxengine import _compile, _kernel
+from jaxengine import _compile
+from jaxengine._generator import pauli
 from jaxengine._solve import evolve as ev
 
 SP = np.array([[0, 1], [0, 0]], complex)
@@ -90,7 +91,7 @@ def _states(batch, *, from_zero):
     p, x0, times, t0, h = batch
     x, *_ = ev.evolve_pauli(p, x0, times, mode="uniform", squarings=None, t0=t0, h=h, from_zero=from_zero)
     B, T, _ = x.shape
-    return _kernel.rho_from_pauli_batch_last(x.reshape(-1, 16).T).reshape(B, T, 4, 4)
+    return pauli.rho_from_pauli_batch_last(x.reshape(-1, 16).T).reshape(B, T, 4, 4)
 
 
 def _partial_transpose(rho):

@@ -24,8 +24,8 @@ jax.monitoring.register_event_duration_secs_listener(
 def points():
     rng = np.random.default_rng(5)
     p = random_params(rng, 5)
-    fields = {k: np.array(getattr(p, k), dtype=float) for k in je._params.NUMERIC_FIELDS}
-    for k, v in je._params.DEFAULTS.items():  # point 0: the paper's Fig 2 point (delta = kappa = 0)
+    fields = {k: np.array(getattr(p, k), dtype=float) for k in je._models.params.NUMERIC_FIELDS}
+    for k, v in je._models.params.DEFAULTS.items():  # point 0: the paper's Fig 2 point (delta = kappa = 0)
         if k in fields:
             fields[k][0] = v
     fields["kappa_h"][1] = fields["kappa_c"][1] = 0.0  # point 1: kappa = 0, delta != 0

@@ -64,8 +64,8 @@ def points():
     rng = np.random.default_rng(17)
     p = random_params(rng, 6)
     # point 0 at the paper's Fig 2 parameters (kappa = 0, an exactly double eigenvalue), point 1 kappa = 0, delta != 0
-    fields = {k: np.array(getattr(p, k), dtype=float) for k in je._params.NUMERIC_FIELDS}
-    for k, v in je._params.DEFAULTS.items():
+    fields = {k: np.array(getattr(p, k), dtype=float) for k in je._models.params.NUMERIC_FIELDS}
+    for k, v in je._models.params.DEFAULTS.items():
         if k in fields:
             fields[k][0] = v
     fields["kappa_h"][1] = fields["kappa_c"][1] = 0.0

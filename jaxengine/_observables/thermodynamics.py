@@ -30,9 +30,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .. import _compile, _kernel
-from .._checks import flat, prepare, unflat
+from .. import _compile
+from .._checks import unflat
+from .._models.params import flat, prepare
 from .._solve import counting
+from . import fast
 
 
 class Thermodynamics(NamedTuple):
@@ -65,7 +67,7 @@ class Thermodynamics(NamedTuple):
 @_compile.bucketed(name="thermodynamics", static_argnames=("bath",))
 def thermodynamics_impl(p, *, bath: str) -> Thermodynamics:
     theta, x, _, ok, solve = counting.steady_pauli(p)
-    Q_h, Q_c = _kernel._heat_from_pauli(theta.T, x.T)
+    Q_h, Q_c = fast._heat_from_pauli(theta.T, x.T)
     sigma = -Q_h / p.T_h - Q_c / p.T_c
     J = jnp.asarray(counting.JUMPS[:, 0], dtype=x.dtype)  # trace row of each unit jump superoperator
     activity = jnp.einsum("bk,kj,bj->b", theta[:, 5:], J, x)

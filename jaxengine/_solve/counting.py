@@ -36,8 +36,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _compile, _kernel, _model
-from .._checks import flat, prepare, unflat
+from .. import _compile
+from .._checks import unflat
+from .._generator import pauli
+from .._linalg import dense
+from .._models import engine as _model
+from .._models.params import flat, prepare
+from . import kernel as _kernel
 
 QUANTITIES = ("particles", "energy")
 BATHS = ("h", "c")
@@ -45,7 +50,7 @@ BATHS = ("h", "c")
 
 def _jump_superoperators() -> np.ndarray:
     """(4, 16, 16) real Pauli-basis matrices of rho -> L_k rho L_k^dag for the unit jump operators (+h, -h, +c, -c)."""
-    P = np.asarray(_kernel.PAULI)
+    P = np.asarray(pauli.PAULI)
     out = []
     for L in _model.JUMP_OPS:
         # M_jl = Tr(P_j L P_l L^dag) / 4
@@ -86,8 +91,8 @@ def kernel_solver(theta, A):
 
     def transpose(_, v):
         def one(a, b):
-            lu, perm = _kernel._lu_loop(a)
-            return _kernel._lu_apply(lu, perm, b, True)
+            lu, perm = dense._lu_loop(a)
+            return dense._lu_apply(lu, perm, b, True)
 
         return jax.vmap(one)(jax.lax.stop_gradient(A), v)
 
@@ -137,11 +142,11 @@ def counting_weights(p, bath: str, quantity: str):
 def steady_pauli(p):
     """(theta (B, 9), x (B, 16), residual, ok, solve) of flat prepared parameters: the steady state
     $A y = -M_{1:,0}$ solved with the same factorisation (`kernel_solver`) that the Drazin solves reuse, so the
-    program holds ONE unrolled factorisation; `residual` = ||L vec rho|| and `ok` as in `_kernel.health` (finite,
+    program holds ONE unrolled factorisation; `residual` = ||L vec rho|| and `ok` as in `dense.health` (finite,
     residual at roundoff, no numerically zero pivot). Unlike `_kernel.fast_solve` there is no refinement step (the
     block LU's backward error stays below ~16 eps in the paper's range, `_kernel`'s docstring)."""
     theta = _model._coefficients(p)
-    M = jnp.einsum("bk,kij->bij", theta, jnp.asarray(_kernel.GENERATORS, dtype=theta.dtype))
+    M = jnp.einsum("bk,kij->bij", theta, jnp.asarray(pauli.GENERATORS, dtype=theta.dtype))
     solve, min_pivot = kernel_solver(theta, M[:, 1:, 1:])
     y = solve(-M[:, 1:, 0])
     x = jnp.concatenate([jnp.ones_like(y[:, :1]), y], axis=1)

@@ -1,9 +1,9 @@
 r"""Time evolution of the engine: exact propagation of the real Pauli-basis generator, and its relaxation rate.
 
-In the real basis of `_kernel` ($\rho = \frac14\sum_k x_kP_k$, $x_0 = 1$) the master equation is $\dot x = Mx$ with
-the real 16×16 generator $M(\theta) = \sum_k\theta_kB_k$ of the steady state, whose first row vanishes. With the
-steady state $x_{ss}$ (`_kernel`'s exact solve) and the trace-eliminated block $A = M_{1:,1:}$, the deviation
-$d = x_{1:} - x_{ss,1:}$ obeys $\dot d = Ad$, so
+In the real basis of `_generator.pauli` ($\rho = \frac14\sum_k x_kP_k$, $x_0 = 1$) the master equation is $\dot x = Mx$
+with the real 16×16 generator $M(\theta) = \sum_k\theta_kB_k$ of the steady state, whose first row vanishes. With the
+steady state $x_{ss}$ (`_solve.kernel`'s exact solve) and the trace-eliminated block $A = M_{1:,1:}$, the deviation $d =
+x_{1:} - x_{ss,1:}$ obeys $\dot d = Ad$, so
 
 $$x(t) = x_{ss} + \begin{pmatrix}0\\ e^{At}\,d(0)\end{pmatrix}.$$
 
@@ -22,9 +22,17 @@ An eigendecomposition ($x(t) = x_{ss} + Ve^{\Lambda t}V^{-1}d_0$) is not used: `
 15×15 matrix on CPU (LAPACK geev, 5× one exponential), JAX differentiates its eigenvectors only under an opt-in that
 assumes distinct eigenvalues, and it needs a condition-number check with a fallback anyway.
 
+**Two programs for eager calls, one for traced ones.** An eager call runs the propagation per engine
+(`states_impl`: steady state, exponentials, steps; buckets of engines) and then the observables per state
+(`observe_impl`: heat currents, N, C and rho of the T requested times only; buckets of states), each compiled once
+per bucket and kept in `_compile`'s executable cache, chunks of the largest bucket on every core. The eager
+exponentials take exactly the squarings each batch needs (`expm(..., squarings=None)`), so neither a new time span
+nor a new number of times or engines compiles anything once the buckets exist. Traced calls (the user's `jit`,
+`grad`, `vmap`) run the whole evolution as one program (`evolve_impl`) with a fixed `TRACED_SQUARINGS`.
+
 **Failures are data.** `ok` at each time requires the steady state to be ok, every exponential to have had enough
-squarings (`squarings` is static: computed eagerly from $\|A\|_1\,t$, or `TRACED_SQUARINGS` for traced inputs,
-enough for $\|A\|_1 t \le 1.2\times10^{12}$), a finite result, and a state with purity
+squarings (always so for eager calls; traced calls have `TRACED_SQUARINGS`, enough for
+$\|A\|_1 t \le 1.2\times10^{12}$), a finite result, and a state with purity
 $\mathrm{Tr}\rho^2 = \|x\|^2/4 \le 1$ to roundoff (a cheap necessary condition of positivity).
 
 **Derivatives.** Everything is plain JAX (matrix products and loops with static trip counts), so `jax.grad` and
@@ -40,13 +48,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _compile, _kernel, _model
-from .._analytic import Observables, _closed, witness_ratio
-from .._checks import check_square, complex_dtype, flat, is_concrete, prepare, raise_if_failed, unflat
-from .._linalg.expm import expm, squarings_needed
+from .. import _compile
+from .._checks import check_square, complex_dtype, is_concrete, raise_if_failed, unflat
+from .._generator import pauli
+from .._linalg import jacobi
+from .._linalg.expm import expm
+from .._models import engine as _model
+from .._models.params import flat, prepare
+from .._observables import fast
+from .._observables.closed_forms import Observables, _closed, witness_ratio
+from . import chunks
+from . import kernel as _kernel
 
-TRACED_SQUARINGS = 40  # traced params or times: no eager norm, so enough for ||A||_1 t <= 1.09 * 2^40
-NORM1 = np.abs(_kernel.GENERATORS[:, 1:, 1:]).sum(axis=1).max(axis=1)  # ||B_k||_1: ||A||_1 <= sum |theta_k| NORM1_k
+TRACED_SQUARINGS = 40  # traced calls (a fixed trip count): enough for ||A||_1 t <= 1.09 * 2^40
 
 
 class Relaxation(NamedTuple):
@@ -73,16 +87,10 @@ def time_bucket(n: int) -> int:
     return -(-n // step) * step
 
 
-# Padded engine counts of eager evolve calls: an evolution costs ~100x a steady state, so finer buckets than
-# `_compile.BUCKETS` (at most 2x padding); larger batches run in chunks of the largest, one chunk per core at a time.
-EVOLVE_BUCKETS = (8, 32, 128, 256, 512, 1024, 2048)
-
-
-def plan(theta_norm1, times):
-    """Eager choice of the schedule: (mode, t0, h, squarings) for concrete times, else the generic traced plan.
-
-    `theta_norm1` is a concrete (B,) bound on ||A||_1 per engine (or None when the parameters are traced).
-    """
+def plan(times):
+    """Choice of the schedule: (mode, t0, h, squarings) from concrete times ("uniform" for a `linspace`, else "any"),
+    the generic plan for traced ones. `squarings` is the fixed count of the traced program (`evolve_impl`); eager
+    calls run exactly the squarings each batch needs (`run`)."""
     T = times.shape[0]
     if not is_concrete(times):
         return "any", None, None, TRACED_SQUARINGS
@@ -93,28 +101,19 @@ def plan(theta_norm1, times):
         k = np.arange(T)
         if h > 0 and np.all(np.abs(t - (t[0] + k * h)) <= 8 * np.finfo(float).eps * max(abs(t[-1]), 1.0)):
             mode, t0 = "uniform", float(t[0])
-    if theta_norm1 is None:
-        return mode, t0, h, TRACED_SQUARINGS
-    steps = np.array([t0, h]) if mode == "uniform" else t
-    need = int(squarings_needed(np.max(theta_norm1) * np.max(steps)))
-    return mode, t0, h, max(4, -(-need // 4) * 4)  # buckets of 4 squarings: few programs
-
-
-def norm1_bound(theta) -> np.ndarray:
-    """Concrete bound on ||A||_1 per engine from theta (B, 9)."""
-    return np.abs(np.asarray(theta)) @ NORM1
+    return mode, t0, h, TRACED_SQUARINGS
 
 
 def steady_and_generator(p):
     """(theta (B, 9), A (B, 15, 15), x_ss (B, 16), residual (B,), ok (B,)) of flat prepared parameters."""
     theta = _model._coefficients(p)
-    M = jnp.einsum("bk,kij->bij", theta, jnp.asarray(_kernel.GENERATORS, dtype=theta.dtype))
+    M = jnp.einsum("bk,kij->bij", theta, jnp.asarray(pauli.GENERATORS, dtype=theta.dtype))
 
     def one_block(q):
         x, residual, ok = _kernel.fast_solve(q)
         return x.T, residual, ok
 
-    x_ss, residual, ok = _kernel.blocked(one_block, p)
+    x_ss, residual, ok = chunks.blocked(one_block, p)
     return theta, M[:, 1:, 1:], x_ss, residual, ok
 
 
@@ -163,7 +162,7 @@ def evolve_pauli(p, x0, times, *, mode, squarings, t0=None, h=None, from_zero=Fa
 def relaxation_impl(p) -> Relaxation:
     """`Relaxation` of flat prepared parameters: eigenvalues of the trace-eliminated block A (those of M but its 0)."""
     theta = _model._coefficients(p)
-    M = jnp.einsum("bk,kij->bij", theta, jnp.asarray(_kernel.GENERATORS, dtype=theta.dtype))
+    M = jnp.einsum("bk,kij->bij", theta, jnp.asarray(pauli.GENERATORS, dtype=theta.dtype))
     lam = jnp.linalg.eigvals(M[:, 1:, 1:])
     rate = jnp.min(-lam.real, axis=-1)
     ok = jnp.isfinite(rate) & (rate > 0)
@@ -181,26 +180,26 @@ COMPACT = 64  # points per block whose N is re-swept to convergence on their own
 def _lambda_min_primal(x):
     r"""Smallest eigenvalue of the partial transpose of the states x (16, n), to the kernel's accuracy.
 
-    `_kernel`'s converged Jacobi sweeps a whole block once more as soon as ONE of its points has not converged after
-    `N_SWEEPS` sweeps (its rigorous second-order bound). Steady states almost never need that; states early in a
-    transient from a pure state (a PT spectrum with a nearly triple eigenvalue 0) often do: in `bench/transient.py`
-    32 of 28 000 states, but in 10 of the 14 blocks, so that 30 % of N's time went into extra sweeps of converged
-    points. Here the `N_SWEEPS` sweeps run on every point, and only the (at most `COMPACT`) points that have not
-    converged are gathered and swept to convergence by the kernel's own function; a block with more than `COMPACT`
-    such points takes the kernel's path as a whole. The result meets the same bound at every point.
+    The throughput kernel's converged Jacobi (`_observables.fast`) sweeps a whole block once more as soon as ONE of
+    its points has not converged after `N_SWEEPS` sweeps (its rigorous second-order bound). Steady states almost
+    never need that; states early in a transient from a pure state (a PT spectrum with a nearly triple eigenvalue 0)
+    often do: in `bench/transient.py` 32 of 28 000 states, but in 10 of the 14 blocks, so that 30 % of N's time went
+    into extra sweeps of converged points. Here the `N_SWEEPS` sweeps run on every point, and only the (at most
+    `COMPACT`) points that have not converged are gathered and swept to convergence by the kernel's own function; a
+    block with more than `COMPACT` such points takes the kernel's path as a whole. The result meets the same bound
+    at every point.
     """
-    K = _kernel
-    d, o = K._jacobi_sweeps(*K._hermitian_from_pauli(x, K.PT_SIGN), K.N_SWEEPS)
-    est, (lhs, rhs) = K._second_order(d, o)
-    norm = jnp.sqrt(sum(v * v for v in d) + 2 * K._off2(o))
+    d, o = jacobi._jacobi_sweeps(*pauli._hermitian_from_pauli(x, pauli.PT_SIGN), fast.N_SWEEPS)
+    est, (lhs, rhs) = jacobi._second_order(d, o)
+    norm = jnp.sqrt(sum(v * v for v in d) + 2 * jacobi._off2(o))
     tol = 16 * jnp.finfo(x.dtype).eps
     done = functools.reduce(jnp.logical_and, [a <= tol * norm * b for a, b in zip(lhs, rhs, strict=True)])
     redo = ~done & jnp.isfinite(norm)
     lam = functools.reduce(jnp.minimum, est)
     k = min(COMPACT, x.shape[1])
     (idx,) = jnp.nonzero(redo, size=k, fill_value=0)  # padding re-sweeps point 0: the same value to roundoff
-    compact = lambda: lam.at[idx].set(K._pt_lambda_min_primal(x[:, idx]))  # noqa: E731
-    return jax.lax.cond(jnp.sum(redo) > k, lambda: K._pt_lambda_min_primal(x), compact)
+    compact = lambda: lam.at[idx].set(fast._pt_lambda_min_primal(x[:, idx]))  # noqa: E731
+    return jax.lax.cond(jnp.sum(redo) > k, lambda: fast._pt_lambda_min_primal(x), compact)
 
 
 @jax.custom_jvp
@@ -212,45 +211,41 @@ def _lambda_min(x):
 def _lambda_min_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
     lam = _lambda_min(x)
-    return lam, _kernel.lambda_min_tangent(x, dx, lam)  # the kernel's implicit rule (exact, any order)
+    return lam, fast.lambda_min_tangent(x, dx, lam)  # the kernel's implicit rule (exact, any order)
 
 
 def _observe_rows(theta, x):
     """Heat currents (full H), negativity, concurrence and rho from batch-last theta (9, n) and x (16, n)."""
-    Q_h, Q_c = _kernel._heat_from_pauli(theta, x)
+    Q_h, Q_c = fast._heat_from_pauli(theta, x)
     return dict(
         Q_h=Q_h,
         Q_c=Q_c,
         negativity=jnp.maximum(-_lambda_min(x), 0),
-        concurrence=_kernel._concurrence_from_pauli(x),
-        rho=_kernel.rho_from_pauli_batch_last(x),
+        concurrence=fast._concurrence_from_pauli(x),
+        rho=pauli.rho_from_pauli_batch_last(x),
     )
 
 
 def observe(theta, x, block=None):
     """Observables of states x (n, 16) under generators theta (n, 9), in blocks of `block_size()` points."""
     n = x.shape[0]
-    block = _kernel.block_size() if block is None else block
+    block = chunks.block_size() if block is None else block
     if n <= block:
         return _observe_rows(theta.T, x.T)
     nb = -(-n // block)
     pad = nb * block - n
 
     def split(v):  # (n, k) -> (nb, k, block), padding with copies of the first point (a valid state)
-        return jnp.swapaxes(_kernel.pad_points(v.T, pad).reshape(v.shape[1], nb, block), 0, 1)
+        return jnp.swapaxes(chunks.pad_points(v.T, pad).reshape(v.shape[1], nb, block), 0, 1)
 
     out = jax.lax.map(lambda a: _observe_rows(*a), (split(theta), split(x)))
     return jax.tree.map(lambda y: y.reshape((nb * block,) + y.shape[2:])[:n], out)
 
 
-@_compile.bucketed(
-    name="evolve",
-    static_argnames=("mode", "squarings", "from_zero"),
-    compiler_options=_kernel.COMPILER_OPTIONS,
-    buckets=EVOLVE_BUCKETS,
-)
+@functools.partial(jax.jit, static_argnames=("mode", "squarings", "from_zero"))
 def evolve_impl(batch, *, mode, squarings, from_zero):
-    """`Observables` of shape (B, T) for batch = (flat prepared p (B,), x0 (B, 16), times (B, T), t0 (B,), h (B,))."""
+    """`Observables` of shape (B, T) for batch = (flat prepared p (B,), x0 (B, 16), times (B, T), t0 (B,), h (B,)):
+    the whole evolution as ONE program, for traced calls (compiled into the caller's jit, grad or vmap)."""
     p, x0, times, t0, h = batch
     x, theta, residual, ok = evolve_pauli(p, x0, times, mode=mode, squarings=squarings, t0=t0, h=h, from_zero=from_zero)
     B, T = ok.shape
@@ -284,7 +279,7 @@ OBSERVE_BUCKETS = (256, 2048)  # 2048 states: one block of the kernel
 @_compile.bucketed(
     name="evolve_states",
     static_argnames=("mode", "squarings", "from_zero"),
-    compiler_options=_kernel.COMPILER_OPTIONS,
+    compiler_options=chunks.COMPILER_OPTIONS,
     buckets=STATE_BUCKETS,
 )
 def states_impl(batch, *, mode, squarings, from_zero):
@@ -294,7 +289,7 @@ def states_impl(batch, *, mode, squarings, from_zero):
     return x, theta, residual, ok, _closed(p)["J_c"]
 
 
-@_compile.bucketed(name="evolve_observables", compiler_options=_kernel.COMPILER_OPTIONS, buckets=OBSERVE_BUCKETS)
+@_compile.bucketed(name="evolve_observables", compiler_options=chunks.COMPILER_OPTIONS, buckets=OBSERVE_BUCKETS)
 def observe_impl(batch):
     """Q_h, Q_c, negativity, concurrence (n,) and rho (n, 4, 4) of states x (n, 16) under theta (n, 9)."""
     theta, x = batch
@@ -371,10 +366,10 @@ def initial_pauli(rho0, dtype) -> jax.Array:
                 "Argument `rho0` must be a density matrix (Hermitian, trace 1, positive semidefinite), but has "
                 f"max |rho - rho^dag| = {herm:.2e}, max |Tr rho - 1| = {tr:.2e}, min eigenvalue = {lam:.2e}."
             )
-        P = np.asarray(_kernel.PAULI)  # concrete: NumPy (an eager jnp op would compile a program per shape)
+        P = np.asarray(pauli.PAULI)  # concrete: NumPy (an eager jnp op would compile a program per shape)
         x = np.einsum("kij,...ji->...k", P, r).real
         return x.astype(dtype)
-    P = jnp.asarray(_kernel.PAULI, dtype=complex_dtype(rho0.dtype, dtype))
+    P = jnp.asarray(pauli.PAULI, dtype=complex_dtype(rho0.dtype, dtype))
     x = jnp.einsum("kij,...ji->...k", P, rho0.astype(P.dtype)).real
     return x.astype(dtype)
 
@@ -428,7 +423,7 @@ def evolve(p, times, *, rho0=None, throw: bool = True) -> Observables:
     T = times.shape[0]
     concrete = all(is_concrete(v) for v in jax.tree.leaves((p, x0, times)))
     # eager calls need no norm bound: their squarings follow the batch (`run`); traced parameters take the fixed plan
-    mode, t0, h, squarings = plan(None, times)
+    mode, t0, h, squarings = plan(times)
     slots = time_bucket(T)
     B = x0.shape[0]
     dtype = p.eps_h.dtype
