@@ -5,8 +5,10 @@ ME) the script (1) builds a batch of random networks, (2) times the first call o
 and the pairwise negativities against QuTiP on a few points, (4) times the best of R repeats with
 `block_until_ready`, and the QuTiP loop per point (steadystate of the same operators, built by hand, plus
 `ptrace` and a NumPy partial-transpose spectrum for every pair), and (5) prints one JSON line per case. Then one
-n = 5 point (a 1023 x 1023 real system) timed on its own, and the global ME at n = 3. The kappa = 0 cases use the
-excitation-number symmetry (a system of C(2n, n) - 1 = 19 and 69 unknowns instead of 63 and 255).
+n = 5 point (a 1023 x 1023 real system, dense LAPACK LU) timed on its own, and the global ME at n = 3. At kappa != 0
+the local ME runs the planned sparse LU (`jaxengine._solve.network.solve_sparse`, batch last, no LAPACK, chunks of
+128 points on all cores); the kappa = 0 cases use the excitation-number symmetry (a system of C(2n, n) - 1 = 19 and
+69 unknowns instead of 63 and 255). Each line records the load average (the machine is shared).
 
     python bench/network.py                # n = 3 (256 points), n = 4 (256 points), n = 5 (1 point), ~2 min
     python bench/network.py --points 256 --qutip 10
@@ -84,6 +86,8 @@ def meta():
         jax_version=jax.__version__,
         qutip_version=qt.__version__,
         date=datetime.date.today().isoformat(),
+        time=datetime.datetime.now().strftime("%H:%M"),
+        load_avg_1_5_15=[round(v, 2) for v in os.getloadavg()],  # `uptime`: the machine is shared
     )
 
 

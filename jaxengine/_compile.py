@@ -3,7 +3,7 @@ r"""Compile once per program and bucket, never once per batch shape; keep the ex
 XLA compiles one executable per combination of input shapes, so a library that hands every new batch shape to
 `jax.jit` makes its users wait for the compiler at every first call. jaxengine's eager entry points instead:
 
-1. flatten the batch to one axis (`_checks.flat`) and pad it to one of a few **bucket** sizes (`BUCKETS`); a batch
+1. flatten the batch to one axis (`_models.params.flat`), pad it to one of a few **bucket** sizes (`BUCKETS`); a batch
    larger than the largest bucket runs in chunks of that size (the last one padded), so a given program exists in at
    most `len(BUCKETS)` compiled variants, whatever shapes the user asks for;
 2. compile each (program, bucket, static options, dtypes) once per process, ahead of time (`jax.jit(...).lower(...)
@@ -281,7 +281,7 @@ def is_traced(tree) -> bool:
 
 
 def cpu_workers() -> int:
-    """CPU cores this process may run on: the threads that run chunks at once (`_kernel.split_over_threads`,
+    """CPU cores this process may run on: the threads that run chunks at once (`_solve.chunks.split_over_threads`,
     `bucketed`)."""
     try:
         return len(os.sched_getaffinity(0))
@@ -318,9 +318,10 @@ def in_order(fn, items, workers: int):
             future.cancel()
 
 
-def _chunked(run, host, n: int, size: int):
+def _chunked(run, host, n: int, size: int, threads: bool = True):
     """run() on each chunk of `size` points (the last one padded), several at once on CPU (one XLA execution keeps
-    one core busy), each result copied into place in NumPy outputs allocated once."""
+    one core busy; `threads=False`: one after another), each result copied into place in NumPy outputs allocated
+    once."""
     starts = list(range(0, n, size))
     outs = {}
     lock = threading.Lock()
@@ -339,7 +340,7 @@ def _chunked(run, host, n: int, size: int):
 
     first, rest = starts[0], starts[1:]
     one(first)  # allocates the outputs (and compiles, once)
-    workers = cpu_workers() if jax.default_backend() == "cpu" else 1
+    workers = cpu_workers() if jax.default_backend() == "cpu" and threads else 1
     if workers > 1 and rest and not threading.current_thread().name.startswith(_POOL_PREFIX):
         list(_pool(workers).map(one, rest))  # (in a pool thread already: waiting on the pool could deadlock)
     else:
@@ -348,7 +349,9 @@ def _chunked(run, host, n: int, size: int):
     return jax.tree.unflatten(outs["treedef"], [jax.device_put(o) for o in outs["leaves"]])
 
 
-def bucketed(fun=None, *, name: str | None = None, static_argnames=(), buckets=BUCKETS, compiler_options=None):
+def bucketed(
+    fun=None, *, name: str | None = None, static_argnames=(), buckets=BUCKETS, compiler_options=None, threads=True
+):
     """Decorator: run `fun(batch, *args, **static)` on buckets of a flat batch, with cached executables.
 
     `batch` is a pytree whose leaves all have one leading axis of the same length n (a flat 1-D batch); `args` are
@@ -357,11 +360,18 @@ def bucketed(fun=None, *, name: str | None = None, static_argnames=(), buckets=B
     the leading axis n.
 
     Eager calls pad the batch to `bucket(n)` (chunks of the largest bucket beyond it) and run executables from
-    `executable`; traced calls run `jax.jit(fun)` inside the caller's trace.
+    `executable`; traced calls run `jax.jit(fun)` inside the caller's trace. The chunks of a batch beyond the largest
+    bucket run on all cores in threads, unless `threads=False` (programs with batched LAPACK calls, which have hung
+    in concurrent executions on small machines: see `_linalg.dense`).
     """
     if fun is None:
         return functools.partial(
-            bucketed, name=name, static_argnames=static_argnames, buckets=buckets, compiler_options=compiler_options
+            bucketed,
+            name=name,
+            static_argnames=static_argnames,
+            buckets=buckets,
+            compiler_options=compiler_options,
+            threads=threads,
         )
     label = name or f"{fun.__module__}.{fun.__qualname__}"
     jitted = jax.jit(fun, static_argnames=static_argnames)
@@ -383,7 +393,7 @@ def bucketed(fun=None, *, name: str | None = None, static_argnames=(), buckets=B
         if n <= size:
             out = run(pad_batch(host, size))
             return jax.tree.map(lambda y: jax.device_put(np.asarray(y)[:n]), out) if n < size else out
-        return _chunked(run, host, n, size)
+        return _chunked(run, host, n, size, threads)
 
     call.jitted = jitted
     return call

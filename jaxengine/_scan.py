@@ -33,6 +33,11 @@ r"""Grid scans at scale: any N-D parameter grid, in chunks of bounded size, stre
   robin, each process writes its own chunks, and all return when every process has finished; a process that stops
   before that is reported by name (`ScanProcessLost`) after `lost_after()` seconds without a heartbeat. They talk
   through JAX's coordination service, never through a device collective: see `_Processes`.
+- **Models.** Everything above works on a `_Plan`; its hooks (`var_names`, `var_dims`, `runner`, `attrs`, ...) are
+  what a model defines. `EngineParams` grids run the device-generated chunk kernel below; a qubit `Network` base
+  (axes are field paths such as `"T[0]"`) is planned by `_network_apps.network_plan`, whose runner builds each
+  chunk's points in NumPy and solves them with the network programs (which spread a chunk over the cores
+  themselves), with the same store layout, resume and multi-process protocol.
 """
 
 import contextlib
@@ -52,10 +57,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _kernel
-from ._checks import prepare
+from . import _compile
+from ._models.params import DEFAULTS, NUMERIC_FIELDS, EngineParams, prepare
 from ._observables import _observables_impl, check_fields, check_kernel
-from ._params import DEFAULTS, NUMERIC_FIELDS, EngineParams
+from ._solve import chunks
 
 VARS = ("J", "Q_h", "Q_c", "negativity", "concurrence", "J_c", "witness", "residual", "ok")
 RHO_DIMS = ("rho_row", "rho_col")
@@ -129,6 +134,58 @@ class _Plan:
             fields=list(self.fields),
         )
 
+    # The hooks below are what a model other than EngineParams overrides (a qubit `Network`: `_network_apps`);
+    # the chunking, the store, resuming, threads and several processes are the same for every model.
+
+    def var_names(self) -> tuple[str, ...]:
+        return tuple(self.fields) + (("rho",) if self.store_rho else ())
+
+    def var_dims(self, name) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """(names, sizes) of the dimensions of variable `name` after the grid's."""
+        return (RHO_DIMS, (4, 4)) if name == "rho" else ((), ())
+
+    def var_dtype(self, name):
+        if name == "ok":
+            return np.dtype(bool)
+        if name == "rho":
+            return np.dtype(np.complex128 if self.dtype == np.float64 else np.complex64)
+        return self.dtype
+
+    def var_attrs(self, name) -> dict:
+        return VAR_ATTRS[name]
+
+    def extra_coords(self) -> dict:
+        """Coordinates of the non-grid dimensions: {name: values}."""
+        return {}
+
+    def attrs(self) -> dict:
+        return dict(
+            **self.base_values(),
+            bath=self.base.bath,
+            axes=list(self.names),
+            units="energies, temperatures and rates in units of eps_h (hbar = k_B = 1); currents in eps_h^2 / hbar",
+            jaxengine_version=_version(),
+            jax_version=jax.__version__,
+            jaxengine_scan=self.spec(),
+        )
+
+    def runner(self, kernel: str):
+        """An object whose `compute(k)` returns chunk k's host arrays, shaped like its region."""
+        return _Runner(self, jax.local_devices(), kernel)
+
+    def threads(self) -> int:
+        """Chunks computed at once in worker threads; 0: in the calling thread (the model threads itself)."""
+        return _threads()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jaxengine")
+    except PackageNotFoundError:
+        return "0+unknown"
+
 
 def _available_memory() -> int:
     try:
@@ -147,7 +204,7 @@ def _available_memory() -> int:
 def _threads() -> int:
     """Chunks computed at once: one per core on a single CPU device (see the module docstring), else one."""
     devices = jax.local_devices()
-    return _kernel.cpu_workers() if len(devices) == 1 and devices[0].platform == "cpu" else 1
+    return _compile.cpu_workers() if len(devices) == 1 and devices[0].platform == "cpu" else 1
 
 
 def default_chunk_size(store_rho: bool = False) -> int:
@@ -265,7 +322,7 @@ def _chunk_kernel(batch: int, bath: str, store_rho: bool, devices: tuple, kernel
     # Pallas kernels (kernel="fused") do not track which values vary over the mesh axis: as JAX advises, the check
     # is off for them (each device computes its own points either way)
     f = jax.shard_map(local, mesh=mesh, in_specs=(spec(),) * 5, out_specs=spec("d"), check_vma=kernel != "fused")
-    return _kernel.jit(f)
+    return chunks.jit(f)
 
 
 class _Runner:
@@ -306,6 +363,9 @@ class _Runner:
             origin[i] = region[a].start
         return self.fn(*self.args, jnp.asarray(origin))
 
+    def compute(self, k: int) -> dict:
+        return self.fetch(k, jax.block_until_ready(self.submit(k)))
+
     def fetch(self, k: int, result) -> dict:
         """Host arrays of chunk k, shaped like its (clipped) region."""
         region = self.plan.region(k)
@@ -320,38 +380,8 @@ class _Runner:
 # ---------------------------------------------------------------------------------------------------------- store
 
 
-def _attrs(plan: _Plan) -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        je_version = version("jaxengine")
-    except PackageNotFoundError:
-        je_version = "0+unknown"
-    return dict(
-        **plan.base_values(),
-        bath=plan.base.bath,
-        axes=list(plan.names),
-        units="energies, temperatures and rates in units of eps_h (hbar = k_B = 1); currents in eps_h^2 / hbar",
-        jaxengine_version=je_version,
-        jax_version=jax.__version__,
-        jaxengine_scan=plan.spec(),
-    )
-
-
 def _fill(name):
     return False if name == "ok" else (complex(np.nan, np.nan) if name == "rho" else np.nan)
-
-
-def _dtype(plan: _Plan, name):
-    if name == "ok":
-        return np.dtype(bool)
-    if name == "rho":
-        return np.dtype(np.complex128 if plan.dtype == np.float64 else np.complex64)
-    return plan.dtype
-
-
-def _var_names(plan: _Plan):
-    return tuple(plan.fields) + (("rho",) if plan.store_rho else ())
 
 
 def _create_store(path: str, plan: _Plan):
@@ -362,22 +392,25 @@ def _create_store(path: str, plan: _Plan):
         c = g.create_array(name, shape=v.shape, dtype=v.dtype, chunks=v.shape, dimension_names=[name])
         c.attrs.update(long_name=name, units=_ENERGY)
         c[...] = v
-    for name in _var_names(plan):
-        extra = (4, 4) if name == "rho" else ()
+    for name, v in plan.extra_coords().items():
+        c = g.create_array(name, shape=v.shape, dtype=v.dtype, chunks=v.shape, dimension_names=[name])
+        c[...] = v
+    for name in plan.var_names():
+        dims, extra = plan.var_dims(name)
         a = g.create_array(
             name,
             shape=plan.shape + extra,
-            dtype=_dtype(plan, name),
+            dtype=plan.var_dtype(name),
             chunks=plan.chunk + extra,
             fill_value=_fill(name),
-            dimension_names=list(plan.names) + (list(RHO_DIMS) if extra else []),
+            dimension_names=list(plan.names) + list(dims),
         )
-        a.attrs.update(VAR_ATTRS[name])
+        a.attrs.update(plan.var_attrs(name))
     # one flag per chunk, each its own (atomically written) file; a subgroup, so xarray does not show it
     g.create_group("_scan").create_array(
         "done", shape=plan.chunk_grid, dtype="u1", chunks=(1,) * len(plan.chunk_grid), fill_value=0, compressors=None
     )
-    g.attrs.update(_attrs(plan))  # the spec goes in last: a store without it is an unfinished creation
+    g.attrs.update(plan.attrs())  # the spec goes in last: a store without it is an unfinished creation
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "consolidated metadata is not part of the Zarr 3 spec": xarray reads it
         zarr.consolidate_metadata(path)
@@ -404,7 +437,7 @@ def _stored_spec(path: str):
             f"`out`={path!r} exists but is not a jaxengine scan store; jaxengine will not touch it (not even with "
             "overwrite=True): choose another path."
         )
-    return spec, tuple(g["J"].chunks)
+    return spec, tuple(g["residual"].chunks)[: len(spec["axes"])]  # every model stores `residual`
 
 
 def _spec_difference(stored: dict, want: dict) -> str | None:
@@ -445,7 +478,7 @@ def done_chunks(path: str) -> np.ndarray:
 
 def _write_chunk(group, plan: _Plan, k: int, data: dict):
     region = plan.region(k)
-    for name in _var_names(plan):
+    for name in plan.var_names():
         group[name][region] = data[name]
     # only now is chunk k complete on disk: set its flag (a separate, atomically written file)
     group["_scan/done"][np.unravel_index(k, plan.chunk_grid)] = 1
@@ -743,7 +776,9 @@ def scan(
     r"""Every observable on an N-D outer-product grid of parameters, in bounded memory, optionally streamed to Zarr.
 
     Args:
-        base: the parameters that are not scanned (scalars; the fields named in `axes` are ignored).
+        base: the parameters that are not scanned (scalars; the fields named in `axes` are ignored); or a
+            `Network`, whose axes are field paths (`"T[0]"`, `"g[0,1]"`, `"kappa"`) and whose variables are those
+            of `NetworkObservables` (`fields` and `kernel` do not apply; 4096 points per chunk by default).
         axes: ordered mapping from EngineParams field name to a 1-D array of values, e.g.
             `{"T_h": np.linspace(0.3, 1, 500), "delta": np.linspace(-0.05, 0.05, 501)}`. The grid is their outer
             product, in this order.
@@ -783,25 +818,26 @@ def scan(
         >>> dict(ds.sizes), round(float(ds.negativity.sel(T_h=1.0, delta=0.0)), 6)
         ({'T_h': 5, 'delta': 2}, 0.002053)
     """
-    if _is_network(base):  # a qubit Network: field-path axes such as "T[0]", in memory (issue 18, `_network_apps`)
-        from ._network_apps import network_scan
-
-        return network_scan(base, axes=axes, out=out, chunk_size=chunk_size, store_rho=store_rho, progress=progress)
     # several processes (jax.distributed): they agree, create the store and finish through `_Processes`
     procs = _Processes() if jax.process_count() > 1 else None
     try:
-        check_kernel(kernel)
-        fields = tuple(f for f in check_fields(fields) if f != "rho")  # rho is `store_rho`'s
-        names, values, dtype = _check_axes(base, axes)
-        shape = tuple(len(v) for v in values)
         if chunk_size is not None:
             if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
                 raise ValueError(
                     f"Argument `chunk_size` must be a positive integer, but is chunk_size={chunk_size!r}."
                 )
-        base = base.replace(**{n: DEFAULTS[n] for n in names})  # scanned fields of `base` play no role
-        plan = _Plan(names, values, base, dtype, chunk_shape(shape, chunk_size or default_chunk_size(store_rho)),
-                     bool(store_rho), tuple(v for v in VARS if v in fields))
+        if _is_network(base):  # a qubit Network: field-path axes such as "T[0]" (issue 18, `_network_apps`)
+            from ._network_apps import network_plan
+
+            plan = network_plan(base, axes, chunk_size, store_rho, kernel, fields)
+        else:
+            check_kernel(kernel)
+            fields = tuple(f for f in check_fields(fields) if f != "rho")  # rho is `store_rho`'s
+            names, values, dtype = _check_axes(base, axes)
+            shape = tuple(len(v) for v in values)
+            base = base.replace(**{n: DEFAULTS[n] for n in names})  # scanned fields of `base` play no role
+            plan = _Plan(names, values, base, dtype, chunk_shape(shape, chunk_size or default_chunk_size(store_rho)),
+                         bool(store_rho), tuple(v for v in VARS if v in fields))
         if procs is not None and out is None:
             raise ValueError("A multi-process scan (jax.process_count() > 1) needs `out`: a store all processes share.")
     except Exception as e:
@@ -836,14 +872,13 @@ def _scan(plan: _Plan, out, chunk_size, progress: bool, overwrite: bool, kernel:
         memory = None
     else:
         memory = {
-            n: np.full(plan.shape + ((4, 4) if n == "rho" else ()), _fill(n), _dtype(plan, n))
-            for n in _var_names(plan)
+            n: np.full(plan.shape + plan.var_dims(n)[1], _fill(n), plan.var_dtype(n)) for n in plan.var_names()
         }
 
     # the unfinished chunks, dealt round robin over the processes (all deal from the flags process 0 read)
     pindex, pcount = (0, 1) if procs is None else (procs.i, procs.n)
     todo = [k for k in range(plan.n_chunks) if not done[k]][pindex::pcount]
-    runner = _Runner(plan, jax.local_devices(), kernel) if todo else None
+    runner = plan.runner(kernel) if todo else None
     points = lambda k: int(np.prod([s.stop - s.start for s in plan.region(k)]))  # noqa: E731
     initial = sum(points(k) for k in range(plan.n_chunks) if done[k])
     bar = _progress_bar(plan.size, initial, progress and pindex == 0)  # process 0 shows the points of all processes
@@ -851,19 +886,21 @@ def _scan(plan: _Plan, out, chunk_size, progress: bool, overwrite: bool, kernel:
     # order. On a single CPU device several chunks run at once, one per core: XLA:CPU executes the kernel's many
     # small fused loops one after another, so one execution keeps only one core busy. Elsewhere one chunk runs while
     # the previous one is written.
-    compute = lambda k: runner.fetch(k, jax.block_until_ready(runner.submit(k)))  # noqa: E731
+    workers = plan.threads()
 
     def show():  # several processes: the bar shows the points written by all of them (a shared counter)
         if not isinstance(bar, _NoBar):
             bar.update(initial + procs.points() - bar.n)
 
     try:
-        with contextlib.closing(_kernel.in_order(compute, todo, _threads())) as results:
+        compute = runner.compute if runner is not None else None
+        results = _compile.in_order(compute, todo, workers) if workers else map(compute, todo)
+        with contextlib.closing(results) if workers else contextlib.nullcontext(results):
             for k, data in zip(todo, results, strict=True):
                 if group is not None:
                     _write_chunk(group, plan, k, data)
                 else:
-                    for n in _var_names(plan):
+                    for n in plan.var_names():
                         memory[n][plan.region(k)] = data[n]
                 if procs is None:
                     bar.update(points(k))
@@ -891,7 +928,7 @@ def _scan(plan: _Plan, out, chunk_size, progress: bool, overwrite: bool, kernel:
     import xarray as xr
 
     ds = xr.open_zarr(out, consolidated=True)
-    return ds[list(_var_names(plan))]  # the order of VARS, as in memory (Zarr lists the arrays alphabetically)
+    return ds[list(plan.var_names())]  # the order of VARS, as in memory (Zarr lists the arrays alphabetically)
 
 
 def _open_or_create(out: str, plan: _Plan, chunk_size, overwrite: bool, create: bool) -> _Plan:
@@ -927,11 +964,12 @@ def _dataset(plan: _Plan, arrays: dict):
 
     dims = list(plan.names)
     data_vars = {
-        n: xr.Variable(dims + (list(RHO_DIMS) if n == "rho" else []), a, attrs=VAR_ATTRS[n]) for n, a in arrays.items()
+        n: xr.Variable(dims + list(plan.var_dims(n)[0]), a, attrs=plan.var_attrs(n)) for n, a in arrays.items()
     }
     coords = {n: xr.Variable([n], v, attrs=dict(long_name=n, units=_ENERGY))
               for n, v in zip(plan.names, plan.values, strict=True)}
-    return xr.Dataset(data_vars, coords=coords, attrs=_attrs(plan))
+    coords.update({n: xr.Variable([n], v) for n, v in plan.extra_coords().items()})
+    return xr.Dataset(data_vars, coords=coords, attrs=plan.attrs())
 
 
 class _NoBar:

@@ -189,6 +189,87 @@ def test_local_n4_against_qutip():
                     np.testing.assert_allclose(o.concurrence[b, i, j], qt.concurrence(r), rtol=1e-8, atol=1e-12)
 
 
+def np_steady(H, baths):
+    """The steady state by NumPy alone: the column-stacked Liouvillian of the hand-built operators, one row replaced
+    by the trace condition, LAPACK's pivoted solve (independent of jaxengine's generator and of its sparse LU)."""
+    d = H.shape[0]
+    eye = np.eye(d)
+    L = -1j * (np.kron(eye, H) - np.kron(H.T, eye))
+    for a in (a for b in baths for a in b):
+        ada = a.conj().T @ a
+        L += np.kron(a.conj(), a) - 0.5 * (np.kron(eye, ada) + np.kron(ada.T, eye))
+    L[0] = eye.reshape(-1)  # Tr rho = 1 (row 0 of L is a combination of the others)
+    rhs = np.zeros(d * d, complex)
+    rhs[0] = 1
+    return np.linalg.solve(L, rhs).reshape(d, d).T
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_sparse_solve_edge_points_against_numpy(n):
+    """The planned sparse LU (the eager path of the local ME at kappa != 0) on ONE batch whose points differ in
+    structure: a bath-less qubit, kappa = 0 at one point (kappa != 0 elsewhere), a bath at T = 0, a coupling that
+    vanishes at one point, a fermionic bias; and a point with no bath at all (no unique steady state: ok=False,
+    while the other points stay ok). rho against NumPy's solve of the hand-built Liouvillian, 1e-10."""
+    rng = np.random.default_rng(40 + n)
+    ring = [(q, (q + 1) % n) for q in range(n)]
+    base = [network(n, ring, rng, kappa=0.04, detune=0.03, fermionic=True) for _ in range(6)]
+    base[1]["gamma"][1] = 0.0  # qubit 1 without bath
+    base[2]["kappa"][:] = 0.0  # the pattern has kappa: explicit zeros at this point
+    base[3]["T"][2] = 0.0  # a bath at zero temperature
+    base[4]["g"][0, 1] = base[4]["g"][1, 0] = 0.0
+    base[5]["gamma"][:] = 0.0  # no bath at all: singular
+    net = stack_networks(base, "fermionic")
+    o = je.observables(net, throw=False)
+    assert o.ok.tolist() == [True] * 5 + [False]
+    for b, d in enumerate(base[:5]):
+        H, baths = np_network(*(d[k] for k in ("eps", "g", "kappa", "gamma", "T", "mu")), "fermionic")
+        np.testing.assert_allclose(o.rho[b], np_steady(H, baths), rtol=0, atol=1e-10)
+        assert float(o.residual[b]) < 1e-14
+    with pytest.raises(RuntimeError, match="1 of 6"):
+        je.observables(net)
+
+
+_XLA_COMPILES = []
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, duration, **kw: (
+        _XLA_COMPILES.append(event) if event == "/jax/core/compile/backend_compile_duration" else None
+    )
+)
+
+
+def test_network_new_batch_shapes_compile_nothing():
+    """Network programs are bucketed (`_compile.bucketed`): after a first call, new batch shapes in the same bucket,
+    and batches beyond the largest bucket (run as chunks of it, in threads for the sparse program), compile nothing;
+    the counter sees every XLA compilation of the process."""
+    from jaxengine._compile import COMPILES
+
+    rng = np.random.default_rng(5)
+
+    def batch(shape, kappa):
+        size = int(np.prod(shape))
+        nets = [network(2, [(0, 1)], rng, kappa=kappa) for _ in range(size)]
+        flat = stack_networks(nets, "bosonic")
+        return flat.replace(
+            **{
+                k: np.asarray(getattr(flat, k)).reshape(shape + np.shape(getattr(flat, k))[1:])
+                for k in ("eps", "g", "kappa", "gamma", "T", "mu")
+            }
+        )
+
+    for kappa in (0.03, 0.0):  # the sparse program, then the kappa = 0 reduction
+        je.observables(batch((3,), kappa))
+        before = (len(_XLA_COMPILES), dict(COMPILES))
+        for shape in [(5,), (2, 4), (1,)]:
+            o = je.observables(batch(shape, kappa))
+            assert o.rho.shape == shape + (4, 4) and o.negativity.shape == shape + (2, 2)
+        assert (len(_XLA_COMPILES), dict(COMPILES)) == before, _XLA_COMPILES[before[0] :]
+    je.observables(batch((130,), 0.03))  # the largest bucket (128): compiled once
+    before = (len(_XLA_COMPILES), dict(COMPILES))
+    o = je.observables(batch((300,), 0.03))  # three chunks of 128
+    assert (len(_XLA_COMPILES), dict(COMPILES)) == before, _XLA_COMPILES[before[0] :]
+    assert np.asarray(o.ok).all() and o.rho.shape == (300, 4, 4)
+
+
 def test_local_kappa0_symmetric_path_against_qutip():
     # at kappa = 0 the solve runs in the commutant of the excitation number (70 unknowns instead of 255 at n = 4)
     rng = np.random.default_rng(21)
@@ -435,6 +516,52 @@ def test_scan_network_field_paths():
     assert (ds.negativity.values[..., 1, 2] > 0).any()
     with pytest.raises(ValueError, match="Field path 'g\\[1,1\\]'"):
         je.scan(net, axes={"g[1,1]": [0.1]}, progress=False)
+
+
+def test_scan_network_streamed_resumed(tmp_path, monkeypatch):
+    """A Network scan streamed to Zarr in chunks equals the in-memory scan; an interrupted one keeps its finished
+    chunks, and the resumed store equals a clean one bit for bit."""
+    import jaxengine._scan as _scan
+
+    net = je.Network(
+        eps=[1.0, 1.02, 0.98],
+        g={(0, 1): 0.004, (1, 2): 0.004},
+        kappa=[0.02, 0, 0.01],
+        gamma=[1e-3, 0, 1e-2],
+        T=[1.0, 0.1, 0.05],
+    )
+    axes = {"T[0]": np.linspace(0.5, 1.5, 5), "g[0,1]": np.linspace(0.0, 0.01, 7)}  # g[0,1] = 0 included
+    mem = je.scan(net, axes=axes, progress=False)
+    clean = je.scan(net, axes=axes, out=tmp_path / "clean.zarr", chunk_size=8, store_rho=True, progress=False)
+    assert _scan.done_chunks(tmp_path / "clean.zarr").tolist() == [1] * 5  # chunks of (1, 7) points
+    # chunks of other sizes run other compiled bucket sizes: equal to rounding (the concurrence's square roots of
+    # eigenvalues ~1e-24 amplify it to ~1e-12)
+    for name in mem.data_vars:
+        np.testing.assert_allclose(clean[name].values, mem[name].values, rtol=1e-10, atol=1e-11, err_msg=name)
+    point = net.replace(T=[1.25, 0.1, 0.05], g={(0, 1): 0.005, (1, 2): 0.004})
+    np.testing.assert_allclose(clean.rho.values[3, 3], je.observables(point).rho, rtol=0, atol=1e-12)
+    assert clean.attrs["model"] == "Network" and clean.attrs["g[1,2]"] == 0.004 and "T[0]" not in clean.attrs
+
+    original, calls = _scan._write_chunk, []
+
+    def interrupt_at_third(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        original(*args)
+
+    monkeypatch.setattr(_scan, "_write_chunk", interrupt_at_third)
+    with pytest.raises(KeyboardInterrupt):
+        je.scan(net, axes=axes, out=tmp_path / "resumed.zarr", chunk_size=8, store_rho=True, progress=False)
+    assert _scan.done_chunks(tmp_path / "resumed.zarr").tolist() == [1, 1, 0, 0, 0]
+    monkeypatch.setattr(_scan, "_write_chunk", original)
+    resumed = je.scan(net, axes=axes, out=tmp_path / "resumed.zarr", progress=False, store_rho=True)
+    for name in clean.data_vars:
+        np.testing.assert_array_equal(resumed[name].values, clean[name].values, err_msg=name)
+    with pytest.raises(ValueError, match="holds a different scan"):
+        je.scan(net, axes={"T[0]": [0.5, 1.0]}, out=tmp_path / "resumed.zarr", progress=False)
+    with pytest.raises(ValueError, match="Axis 'T\\[1\\]'.*non-negative"):
+        je.scan(net, axes={"T[1]": [0.5, -1.0]}, progress=False)
 
 
 @pytest.mark.slow

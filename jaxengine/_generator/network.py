@@ -38,8 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _model
-from .._operators import I2, NUMBER, SIGMA_MINUS, SIGMA_PLUS, SIGMA_X, SIGMA_Y, SIGMA_Z
+from .._models import engine as _model
+from .._models.operators import I2, NUMBER, SIGMA_MINUS, SIGMA_PLUS, SIGMA_X, SIGMA_Y, SIGMA_Z
 
 PAULI_1 = np.stack([I2, SIGMA_X, SIGMA_Y, SIGMA_Z])  # (4, 2, 2) complex
 # the real matrices P' = P / i^{m}, m = number of sigma_y factors; single-qubit Y' = Y / i = [[0, -1], [1, 0]]
@@ -215,6 +215,92 @@ def scatter_generator(theta, n: int, which=None):
     vals = jnp.einsum("bum,um->bu", theta[:, kk], jnp.asarray(cc, theta.dtype))
     vals = jnp.concatenate([vals, jnp.zeros_like(vals[:, :1])], axis=1)
     return vals[:, inv].reshape(-1, D, D)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The static sparsity of the local generator, for the sparse solve (`jaxengine._solve.network.solve_sparse`)
+
+
+def structure_of(net) -> tuple:
+    """The static structure of a concrete flat batch: (coupled pairs, qubits with a bath, qubits with kappa != 0),
+    each a tuple of bools, True where the term is non-zero at SOME point of the batch (zero terms are dropped from
+    the sparsity pattern; a point where such a term is 0 is still solved exactly, with explicit zeros)."""
+    n = net.eps.shape[-1]
+    g, gamma, kappa = (np.asarray(a) for a in (net.g, net.gamma, net.kappa))
+    return (
+        tuple(bool(np.any(g[:, i, j] != 0)) for i, j in pairs(n)),
+        tuple(bool(np.any(gamma[:, j] != 0)) for j in range(n)),
+        tuple(bool(np.any(kappa[:, j] != 0)) for j in range(n)),
+    )
+
+
+def precession_blocks(n: int):
+    """Pivot blocks of the trace-eliminated unknowns (index k - 1 for the Pauli string k): each string with an X or Y
+    factor is paired with its partner under the precession of its FIRST such qubit (X <-> Y there); strings of I and
+    Z only are single."""
+    D = 4**n
+    seen, out = set(), []
+    for k in range(1, D):
+        if k in seen:
+            continue
+        dig = [(k // 4 ** (n - 1 - q)) % 4 for q in range(n)]
+        xy = [q for q in range(n) if dig[q] in (1, 2)]
+        if xy:
+            q = xy[0]
+            partner = k + (4 ** (n - 1 - q)) * (3 - 2 * dig[q])  # X (1) <-> Y (2)
+            out.append((k - 1, partner - 1))
+            seen |= {k, partner}
+        else:
+            out.append((k - 1,))
+            seen.add(k)
+    return tuple(out)
+
+
+@functools.cache
+def sparse_pattern(n: int, structure: tuple):
+    r"""The structural non-zeros of the local generator M for a `structure_of`, and how theta fills them.
+
+    Returns a dict: `rows`, `cols` (U,) the positions of M, `kk`, `cc` (U, m) with $M_u = \sum_m \theta_{kk_{um}}
+    cc_{um}$ (padded with coefficient 0), `a` the positions inside $A = M_{1:,1:}$ and `b` those in column 0
+    (rows >= 1), and the pivot `blocks`."""
+    pairs_on, bath_on, kappa_on = structure
+    t = local_terms(n)
+    P = len(pairs(n))
+    live = np.ones(n_theta(n), bool)
+    live[n : n + P] = pairs_on
+    live[n + P : 2 * n + P] = kappa_on
+    live[2 * n + P : 3 * n + P] = bath_on
+    live[3 * n + P :] = bath_on
+    sel = live[t["k"]]
+    k, rows, cols, vals = (t[name][sel] for name in ("k", "rows", "cols", "vals"))
+    D = 4**n
+    uniq, slot = np.unique(rows * D + cols, return_inverse=True)
+    m = int(np.bincount(slot).max())
+    kk = np.zeros((len(uniq), m), np.int32)
+    cc = np.zeros((len(uniq), m))
+    fill = np.zeros(len(uniq), int)
+    for e in range(len(slot)):
+        u = slot[e]
+        kk[u, fill[u]], cc[u, fill[u]] = k[e], vals[e]
+        fill[u] += 1
+    r, c = uniq // D, uniq % D
+    if np.any(r == 0):
+        raise AssertionError("row 0 of the generator must vanish (trace preservation)")
+    return dict(
+        rows=r, cols=c, kk=kk, cc=cc, a=np.flatnonzero(c > 0), b=np.flatnonzero(c == 0), blocks=precession_blocks(n)
+    )
+
+
+def sparse_values(theta, pattern):
+    """The structural non-zeros of M, batch last: (U, B) from theta (B, K)."""
+    tT = theta.T  # (K, B)
+    return jnp.einsum("umB,um->uB", tT[jnp.asarray(pattern["kk"])], jnp.asarray(pattern["cc"], theta.dtype))
+
+
+def local_theta(net):
+    """theta (B, K) of the local ME: eps, g_{i<j}, kappa, gamma^+, gamma^-."""
+    up, down = local_rates(net)
+    return jnp.concatenate([theta_hamiltonian(net), up, down], axis=-1)
 
 
 def local_generator(net):

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import is_concrete
-from .._params import BATHS
+from .params import BATHS
 
 MASTER_EQUATIONS = ("local", "global")
 PER_QUBIT = ("eps", "kappa", "gamma", "T", "mu")
@@ -238,10 +238,13 @@ def prepare_network(net: Network) -> tuple[Network, tuple[int, ...]]:
         dtype = jnp.result_type(float)
     if jnp.issubdtype(dtype, jnp.complexfloating):
         raise TypeError(f"The fields of Network must be real, but their common dtype is {dtype}.")
+    # concrete inputs stay NumPy arrays (an eager jnp op compiles a small program for every new batch shape);
+    # traced ones are broadcast by JAX
+    xp = np if all(is_concrete(v) for v in values.values()) else jnp
     out = {}
     for k, v in values.items():
         tail = (n, n) if k == "g" else (n,)
-        out[k] = jnp.broadcast_to(jnp.asarray(v, dtype=dtype), batch + tail)
+        out[k] = xp.broadcast_to(xp.asarray(v, dtype=dtype), batch + tail)
     return net.replace(**out), batch
 
 

@@ -26,15 +26,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _compile
-from .._analytic import Observables, _closed, witness_ratio
-from .._checks import check_square, complex_dtype, prepare
+from .._checks import check_square, complex_dtype
 from .._generator import network as gen
+from .._linalg.dense import jacobi_eigh, safe_sqrt
 from .._models.network import Network, flat_network, prepare_network
-from .._params import EngineParams
-from .._solve.network import solve_pauli, solve_reduced
-from .._steady import raise_if_failed
+from .._models.params import EngineParams, prepare
+from .._solve.network import solve_pauli, solve_reduced, solve_sparse, sparse_available
+from .._solve.steady import raise_if_failed
+from . import compact as compact_observables
+from .closed_forms import Observables, _closed, witness_ratio
 
-YY = np.array([[0, 0, 0, -1], [0, 0, 1, 0], [0, 1, 0, 0], [-1, 0, 0, 0]], dtype=float)
+PAULI_2 = np.stack([np.kron(a, b) for a in gen.PAULI_1 for b in gen.PAULI_1])  # sigma_a x sigma_b at 4a + b
 
 
 class NetworkObservables(NamedTuple):
@@ -61,32 +63,49 @@ class NetworkObservables(NamedTuple):
     ok: jax.Array
 
 
-def _safe_sqrt(v):
-    """sqrt(max(v, 0)) with a finite derivative everywhere (0 where v <= 0; double where)."""
-    pos = v > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, v, 1)), 0)
-
-
 def _pair_entanglement(x, n: int):
-    """(negativity, concurrence), each (B, n, n), of every pair's reduced state, from the Pauli vector x (B, 4^n).
+    r"""(negativity, concurrence), each (B, n, n), of every pair's reduced state, from the Pauli vector x (B, 4^n).
 
-    The LAPACK calls run strictly one after another (two concurrent batched LAPACK calls can deadlock XLA:CPU's
-    small thread pool, see README): `optimization_barrier` orders them. The partial transposes use `eigvalsh`, whose
-    derivative needs no eigenvectors (exactly degenerate spectra give finite gradients).
+    Each pair's 16 Pauli coordinates go to the two-qubit routines of the compact program (`_observables.compact`): the
+    negativity is $\max(0, -\lambda_{\min})$ of the partial transpose (a two-qubit partial transpose has at most
+    one negative eigenvalue), the concurrence Wootters'; both by cyclic Jacobi in pure JAX (no LAPACK: the
+    program can run in threads, see `_linalg.dense`), with exact derivative rules.
     """
     prs = gen.pairs(n)
     B, P = x.shape[0], len(prs)
     xs = jnp.stack([gen.pair_pauli(x, n, i, j) for i, j in prs], axis=1).reshape(B * P, 16)
-    rho = gen.rho_from_pauli(xs, 2)  # (B P, 4, 4)
+    neg = jnp.maximum(-compact_observables.lambda_min(xs), 0)
+    conc = compact_observables.concurrence(xs)
+    iu = tuple(np.array(a) for a in zip(*prs, strict=True))
+
+    def square(vals):
+        vals = vals.reshape(B, P)
+        out = jnp.zeros((B, n, n), vals.dtype).at[:, iu[0], iu[1]].set(vals)
+        return out.at[:, iu[1], iu[0]].set(vals)
+
+    return square(neg), square(conc)
+
+
+def _pair_entanglement_eager(x, n: int):
+    """`_pair_entanglement` for the eager (never differentiated) sparse path: the same Jacobi iterations, without the
+    eigenvectors that only the derivative rules need (the partial transpose's spectrum, and the second spectrum of
+    the concurrence), which takes ~40 % less time."""
+    prs = gen.pairs(n)
+    B, P = x.shape[0], len(prs)
+    xs = jnp.stack([gen.pair_pauli(x, n, i, j) for i, j in prs], axis=1).reshape(B * P, 16)
+    cdt = complex_dtype(xs.dtype)
+    pauli = jnp.asarray(PAULI_2, cdt)
+    rho = jnp.einsum("Bk,kij->Bij", xs.astype(cdt), pauli) / 4
+    rho = (rho + jnp.conj(jnp.swapaxes(rho, -1, -2))) / 2
     pt = jnp.swapaxes(rho.reshape(-1, 2, 2, 2, 2), -3, -1).reshape(-1, 4, 4)  # transpose on the second qubit
-    lam_pt = jnp.linalg.eigvalsh(pt)
-    lam_pt, rho = jax.lax.optimization_barrier((lam_pt, rho))
-    neg = jnp.sum(jnp.maximum(-lam_pt, 0), axis=-1)
-    w_rho, v_rho = jnp.linalg.eigh(rho)
-    sq = (v_rho * _safe_sqrt(w_rho).astype(v_rho.dtype)[:, None, :]) @ jnp.conj(jnp.swapaxes(v_rho, -1, -2))
-    yy = jnp.asarray(YY, rho.dtype)
-    mu = jnp.linalg.eigvalsh(sq @ (yy @ jnp.conj(rho) @ yy) @ sq)
-    lam = _safe_sqrt(mu)
+    neg = jnp.maximum(-jacobi_eigh(pt, compact_observables.SWEEPS)[:, 0], 0)
+    w, v = jacobi_eigh(rho, compact_observables.SWEEPS, vectors=True)
+    sign = jnp.asarray([-1.0, 1.0, 1.0, -1.0], cdt)  # sigma_y x sigma_y = antidiag(-1, 1, 1, -1)
+    tilde = (sign[:, None] * sign[None, :])[None] * jnp.conj(rho[:, ::-1, ::-1])
+    root = safe_sqrt(jnp.maximum(w, 0)).astype(cdt)
+    S = root[:, :, None] * (jnp.conj(jnp.swapaxes(v, -1, -2)) @ tilde @ v) * root[:, None, :]
+    S = (S + jnp.conj(jnp.swapaxes(S, -1, -2))) / 2
+    lam = safe_sqrt(jnp.maximum(jacobi_eigh(S, compact_observables.SWEEPS), 0))
     conc = jnp.maximum(0, lam[:, 3] - lam[:, 2] - lam[:, 1] - lam[:, 0])
     iu = tuple(np.array(a) for a in zip(*prs, strict=True))
 
@@ -120,27 +139,30 @@ def _local_currents(net, x):
     return Q, I
 
 
-def _local_impl(net):
+def _local_from_x(net, x, residual, ok, pairs=_pair_entanglement):
     n = net.eps.shape[-1]
-    x, residual, ok = solve_pauli(gen.local_generator(net))
     Q, I = _local_currents(net, x)
-    neg, conc = _pair_entanglement(x, n)
+    neg, conc = pairs(x, n)
     rho = gen.rho_from_pauli(x, n)
     return NetworkObservables(rho, Q, I, _entropy(net, Q, I), neg, conc, residual, ok)
 
 
+def _local_impl(net):
+    return _local_from_x(net, *solve_pauli(gen.local_generator(net)))
+
+
+def _local_sparse_impl(net, structure):
+    # the eager path of the local ME: the planned sparse LU (`_solve.network.solve_sparse`), no LAPACK
+    x, residual, ok = solve_sparse(gen.local_theta(net), net.eps.shape[-1], structure)
+    return _local_from_x(net, x, residual, ok, pairs=_pair_entanglement_eager)
+
+
 def _local_symmetric_impl(net, R, c, Q):
     # kappa = 0: the steady state lies in the commutant of the excitation number (`gen.number_symmetric_basis`)
-    n = net.eps.shape[-1]
-    up, down = gen.local_rates(net)
-    theta = jnp.concatenate([gen.theta_hamiltonian(net), up, down], axis=-1)
+    theta = gen.local_theta(net)
     A = jnp.einsum("bk,kij->bij", theta, R)
     b = -jnp.einsum("bk,ki->bi", theta, c)
-    x, residual, ok = solve_reduced(A, b, Q)
-    Q_, I = _local_currents(net, x)
-    neg, conc = _pair_entanglement(x, n)
-    rho = gen.rho_from_pauli(x, n)
-    return NetworkObservables(rho, Q_, I, _entropy(net, Q_, I), neg, conc, residual, ok)
+    return _local_from_x(net, *solve_reduced(A, b, Q))
 
 
 def _global_one(net):
@@ -184,15 +206,33 @@ def _network_impl(net: Network) -> NetworkObservables:
     return _local_impl(net)
 
 
-# Eager calls run on padded buckets (`_compile.bucket`, `_compile.pad_batch`): one executable per (n, bucket, bath,
-# master equation, dtype), whatever the batch shape; batches beyond the largest bucket run in chunks of it. The
-# buckets shrink with n: one point's generator has 16^n entries (8 MB at n = 5). The executables stay in jit's
-# in-memory cache; `_compile`'s disk cache is not used here: a deserialised executable of this program crashed the
-# process (segfault in the next eager JAX operation, jax 0.10.2 CPU), reported to the lead.
+# Eager calls run on padded buckets through `_compile.bucketed`: one executable per (program, n, bucket, static
+# options, dtype), whatever the batch shape; batches beyond the largest bucket run in chunks of it. Three programs:
+# - "sparse" (local ME, n = 2..4, kappa != 0 somewhere): the planned sparse LU, one program per sparsity structure
+#   (`_generator.network.structure_of`); pure JAX, so its chunks run in threads on all cores and it is kept in
+#   `_compile`'s disk cache. Points where it reports ok=False are solved again by the dense program (the pivoted
+#   LAPACK LU), whose result is returned there: the sparse solve has no runtime pivoting.
+# - "symmetric" (local ME, kappa = 0 everywhere, n = 2..4): the excitation-number reduction;
+# - "dense" (global ME, n = 5, fallbacks): the dense generator and LAPACK's LU.
+# The last two call batched LAPACK: their chunks run one after another (`threads=False`), and `_compile` keeps them
+# off the disk cache (a deserialised executable of the dense program crashed the process, jax 0.10.2 CPU).
+# Buckets shrink with n: one point's dense generator has 16^n entries (8 MB at n = 5).
 _jitted = jax.jit(_network_impl)
-_jitted_symmetric = jax.jit(_local_symmetric_impl)
 SYMMETRIC_MAX_N = 4  # the reduced basis of n = 5 takes a 1024 x 1024 SVD to build; the full solve is fast enough there
-_BUCKETS = {"small": _compile.BUCKETS, 4: (8, 256), "large": (1, 8)}
+SPARSE_BUCKETS = (8, 128)  # 128 points per chunk: the loop overheads amortised, and a few hundred points fill 2 cores
+_DENSE_BUCKETS = {"small": _compile.BUCKETS, 4: (8, 256), "large": (1, 8)}
+
+
+@functools.cache
+def _program(kind: str, n: int):
+    if kind == "sparse":
+        return _compile.bucketed(
+            _local_sparse_impl, name="network_sparse", static_argnames=("structure",), buckets=SPARSE_BUCKETS
+        )
+    if kind == "symmetric":
+        return _compile.bucketed(_local_symmetric_impl, name="network_symmetric", threads=False)
+    buckets = _DENSE_BUCKETS["small" if n <= 3 else 4 if n == 4 else "large"]
+    return _compile.bucketed(_network_impl, name="network_dense", buckets=buckets, threads=False)
 
 
 def _symmetric(net: Network) -> bool:
@@ -204,27 +244,36 @@ def _symmetric(net: Network) -> bool:
     return not np.any(np.asarray(net.kappa))
 
 
-def _run_bucketed(net: Network, buckets) -> NetworkObservables:
+def _run(net: Network, structure: tuple | None = None) -> NetworkObservables:
+    """Observables of a flat prepared batch, by the program that fits it (see above). `structure`: the sparsity
+    structure to use (default: that of `net`; a scan passes its whole grid's, so every chunk runs one program)."""
     if _compile.is_traced(net):
         return _jitted(net)
+    n = net.eps.shape[-1]
     if _symmetric(net):
-        R, c, Q = (jnp.asarray(a, net.eps.dtype) for a in gen.number_symmetric_basis(net.eps.shape[-1]))
-        run = functools.partial(_jitted_symmetric, R=R, c=c, Q=Q)
-    else:
-        run = _jitted
-    B = net.eps.shape[0]
-    size = _compile.bucket(B, buckets)
-    outs = []
-    for start in range(0, B, size):
-        part = jax.tree.map(lambda v, s=start: np.asarray(v)[s : s + size], net)
-        m = part.eps.shape[0]
-        out = run(_compile.pad_batch(part, size))
-        outs.append(jax.tree.map(lambda y, m=m: y[:m], out) if m < size else out)
-    return outs[0] if len(outs) == 1 else jax.tree.map(lambda *ys: jnp.concatenate(ys), *outs)
+        R, c, Q = (np.asarray(a, net.eps.dtype) for a in gen.number_symmetric_basis(n))
+        return _program("symmetric", n)(net, R, c, Q)
+    if net.master_equation == "local":
+        structure = gen.structure_of(net) if structure is None else structure
+        if sparse_available(n, structure):
+            return _dense_where_failed(net, _program("sparse", n)(net, structure=structure))
+    return _program("dense", n)(net)
 
 
-def _program(n: int):
-    return functools.partial(_run_bucketed, buckets=_BUCKETS["small" if n <= 3 else 4 if n == 4 else "large"])
+def _dense_where_failed(net: Network, out: NetworkObservables) -> NetworkObservables:
+    """`out` with the points where the sparse solve is not ok replaced by the dense program's result."""
+    ok = np.asarray(out.ok)
+    if ok.all():
+        return out
+    bad = np.flatnonzero(~ok)
+    dense = _program("dense", net.eps.shape[-1])(jax.tree.map(lambda v: np.asarray(v)[bad], net))
+
+    def put(a, d):
+        a = np.array(a)
+        a[bad] = np.asarray(d)
+        return jnp.asarray(a)
+
+    return jax.tree.map(put, out, dense)
 
 
 def network_observables(net, *, throw: bool = True):
@@ -249,8 +298,11 @@ def network_observables(net, *, throw: bool = True):
     if isinstance(net, EngineParams):
         return _engine_via_network(net, throw=throw)
     p, shape = prepare_network(net)
-    out = _program(p.eps.shape[-1])(flat_network(p))
-    out = jax.tree.map(lambda y: y.reshape(shape + y.shape[1:]), out)
+    out = _run(flat_network(p))
+    if _compile.is_traced(p):
+        out = jax.tree.map(lambda y: y.reshape(shape + y.shape[1:]), out)
+    else:  # on the host: an eager reshape would compile a small program for every new batch shape
+        out = jax.tree.map(lambda y: jax.device_put(np.asarray(y).reshape(shape + y.shape[1:])), out)
     if throw:
         raise_if_failed(out.ok, "observables")
     return out
