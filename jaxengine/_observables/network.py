@@ -28,15 +28,13 @@ import numpy as np
 from .. import _compile
 from .._checks import check_square, complex_dtype
 from .._generator import network as gen
-from .._linalg.dense import jacobi_eigh, safe_sqrt
 from .._models.network import Network, flat_network, prepare_network
 from .._models.params import EngineParams, prepare
 from .._solve.network import solve_pauli, solve_reduced, solve_sparse, sparse_available
 from .._solve.steady import raise_if_failed
 from . import compact as compact_observables
+from . import fast
 from .closed_forms import Observables, _closed, witness_ratio
-
-PAULI_2 = np.stack([np.kron(a, b) for a in gen.PAULI_1 for b in gen.PAULI_1])  # sigma_a x sigma_b at 4a + b
 
 
 class NetworkObservables(NamedTuple):
@@ -87,26 +85,15 @@ def _pair_entanglement(x, n: int):
 
 
 def _pair_entanglement_eager(x, n: int):
-    """`_pair_entanglement` for the eager (never differentiated) sparse path: the same Jacobi iterations, without the
-    eigenvectors that only the derivative rules need (the partial transpose's spectrum, and the second spectrum of
-    the concurrence), which takes ~40 % less time."""
+    """`_pair_entanglement` for the eager (never differentiated) sparse path: the throughput kernel's unrolled
+    batch-last routines (`_observables.fast`: real-arithmetic Jacobi run to a proven convergence bound, Cholesky for
+    the concurrence), ~1 us per pair and point instead of ~25 us for the rolled Jacobi of the compact routines (whose
+    per-iteration overhead dominates at these batch sizes); they add ~4 s to the program's one compilation (kept in
+    the disk cache)."""
     prs = gen.pairs(n)
     B, P = x.shape[0], len(prs)
-    xs = jnp.stack([gen.pair_pauli(x, n, i, j) for i, j in prs], axis=1).reshape(B * P, 16)
-    cdt = complex_dtype(xs.dtype)
-    pauli = jnp.asarray(PAULI_2, cdt)
-    rho = jnp.einsum("Bk,kij->Bij", xs.astype(cdt), pauli) / 4
-    rho = (rho + jnp.conj(jnp.swapaxes(rho, -1, -2))) / 2
-    pt = jnp.swapaxes(rho.reshape(-1, 2, 2, 2, 2), -3, -1).reshape(-1, 4, 4)  # transpose on the second qubit
-    neg = jnp.maximum(-jacobi_eigh(pt, compact_observables.SWEEPS)[:, 0], 0)
-    w, v = jacobi_eigh(rho, compact_observables.SWEEPS, vectors=True)
-    sign = jnp.asarray([-1.0, 1.0, 1.0, -1.0], cdt)  # sigma_y x sigma_y = antidiag(-1, 1, 1, -1)
-    tilde = (sign[:, None] * sign[None, :])[None] * jnp.conj(rho[:, ::-1, ::-1])
-    root = safe_sqrt(jnp.maximum(w, 0)).astype(cdt)
-    S = root[:, :, None] * (jnp.conj(jnp.swapaxes(v, -1, -2)) @ tilde @ v) * root[:, None, :]
-    S = (S + jnp.conj(jnp.swapaxes(S, -1, -2))) / 2
-    lam = safe_sqrt(jnp.maximum(jacobi_eigh(S, compact_observables.SWEEPS), 0))
-    conc = jnp.maximum(0, lam[:, 3] - lam[:, 2] - lam[:, 1] - lam[:, 0])
+    xs = jnp.stack([gen.pair_pauli(x, n, i, j) for i, j in prs], axis=1).reshape(B * P, 16).T  # (16, B P)
+    neg, conc = fast._negativity_from_pauli(xs), fast._concurrence_from_pauli(xs)
     iu = tuple(np.array(a) for a in zip(*prs, strict=True))
 
     def square(vals):
@@ -162,7 +149,8 @@ def _local_symmetric_impl(net, R, c, Q):
     theta = gen.local_theta(net)
     A = jnp.einsum("bk,kij->bij", theta, R)
     b = -jnp.einsum("bk,ki->bi", theta, c)
-    return _local_from_x(net, *solve_reduced(A, b, Q))
+    x, residual, ok = solve_reduced(A, b, Q)
+    return _local_from_x(net, x, residual, ok, pairs=_pair_entanglement_eager)  # eager calls only (`_symmetric`)
 
 
 def _global_one(net):
@@ -177,7 +165,7 @@ def _global_one(net):
     return M_h + M_d, (E, V, G, K, secular_ok)
 
 
-def _global_impl(net):
+def _global_impl(net, eager: bool = False):
     n = net.eps.shape[-1]
     M, (E, V, G, K, secular_ok) = jax.lax.map(_global_one, net, batch_size=8)
     x, residual, ok = solve_pauli(M)
@@ -195,14 +183,17 @@ def _global_impl(net):
         return Q, I
 
     Q, I = jax.lax.map(currents, (G, K, rho_e, E, N_e), batch_size=8)
-    neg, conc = _pair_entanglement(x, n)
+    neg, conc = (_pair_entanglement_eager if eager else _pair_entanglement)(x, n)
     return NetworkObservables(rho, Q, I, _entropy(net, Q, I), neg, conc, residual, ok & secular_ok)
 
 
-def _network_impl(net: Network) -> NetworkObservables:
-    # a flat 1-D batch in; bath and master equation are static (in the pytree structure, hence in the cache key)
+def _network_impl(net: Network, eager: bool = False) -> NetworkObservables:
+    # a flat 1-D batch in; bath and master equation are static (in the pytree structure, hence in the cache key).
+    # `eager`: never differentiated (the bucketed program), so the pair observables need no derivative rules
     if net.master_equation == "global":
-        return _global_impl(net)
+        return _global_impl(net, eager)
+    if eager:
+        return _local_from_x(net, *solve_pauli(gen.local_generator(net)), pairs=_pair_entanglement_eager)
     return _local_impl(net)
 
 
@@ -232,7 +223,9 @@ def _program(kind: str, n: int):
     if kind == "symmetric":
         return _compile.bucketed(_local_symmetric_impl, name="network_symmetric", threads=False)
     buckets = _DENSE_BUCKETS["small" if n <= 3 else 4 if n == 4 else "large"]
-    return _compile.bucketed(_network_impl, name="network_dense", buckets=buckets, threads=False)
+    return _compile.bucketed(
+        _network_impl, name="network_dense", static_argnames=("eager",), buckets=buckets, threads=False
+    )
 
 
 def _symmetric(net: Network) -> bool:
@@ -257,7 +250,7 @@ def _run(net: Network, structure: tuple | None = None) -> NetworkObservables:
         structure = gen.structure_of(net) if structure is None else structure
         if sparse_available(n, structure):
             return _dense_where_failed(net, _program("sparse", n)(net, structure=structure))
-    return _program("dense", n)(net)
+    return _program("dense", n)(net, eager=True)
 
 
 def _dense_where_failed(net: Network, out: NetworkObservables) -> NetworkObservables:
@@ -266,7 +259,7 @@ def _dense_where_failed(net: Network, out: NetworkObservables) -> NetworkObserva
     if ok.all():
         return out
     bad = np.flatnonzero(~ok)
-    dense = _program("dense", net.eps.shape[-1])(jax.tree.map(lambda v: np.asarray(v)[bad], net))
+    dense = _program("dense", net.eps.shape[-1])(jax.tree.map(lambda v: np.asarray(v)[bad], net), eager=True)
 
     def put(a, d):
         a = np.array(a)
