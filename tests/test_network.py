@@ -204,7 +204,7 @@ def np_steady(H, baths):
     return np.linalg.solve(L, rhs).reshape(d, d).T
 
 
-@pytest.mark.parametrize("n", [3, 4])
+@pytest.mark.parametrize("n", [3, pytest.param(4, marks=pytest.mark.slow)])
 def test_sparse_solve_edge_points_against_numpy(n):
     """The planned sparse LU (the eager path of the local ME at kappa != 0) on ONE batch whose points differ in
     structure: a bath-less qubit, kappa = 0 at one point (kappa != 0 elsewhere), a bath at T = 0, a coupling that
