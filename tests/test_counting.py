@@ -203,11 +203,11 @@ def test_cli_fluctuations(tmp_path, capsys):
 
 
 def test_new_shapes_compile_nothing(points, energy_c, thermo):
-    """After the fixtures' calls (5 points: the smallest bucket), new batch shapes in that bucket compile nothing
-    (JAX's `backend_compile` events, as in test_latency.py)."""
+    """After the fixtures' calls (5 points: the smallest bucket), new batch shapes in that bucket and the fermionic
+    bath (data of the programs) compile nothing (JAX's `backend_compile` events, as in test_latency.py)."""
     before = len(_BACKEND_COMPILES)
-    for shape in [(), (3,), (2, 4), (7,)]:
-        p = je.EngineParams(T_h=np.full(shape, 0.7), kappa_h=0.05)
+    for shape, bath in [((), "bosonic"), ((3,), "fermionic"), ((2, 4), "bosonic"), ((7,), "fermionic")]:
+        p = je.EngineParams(T_h=np.full(shape, 0.7), kappa_h=0.05, bath=bath)
         cs = je.counting_statistics(p, bath="c", quantity="energy")
         assert cs.noise.shape == shape
         assert je.thermodynamics(p).tur.shape == shape

@@ -240,11 +240,11 @@ def test_cli_evolve_matches_evolve(points, generic, capsys):
 def test_new_shapes_and_times_compile_nothing(points, generic, uniform):
     """Once the fixtures' programs exist (6 engines x 12 generic times, 6 x 24 `linspace` times), new batch shapes
     in the same engine bucket, other times of the same count (other spans: the squarings follow the batch), other
-    initial states and the other bath's observables compile nothing (JAX's `backend_compile` events, as in
-    test_latency.py)."""
+    initial states and the fermionic bath (the bath is data of the programs) compile nothing (JAX's
+    `backend_compile` events, as in test_latency.py)."""
     before = len(_BACKEND_COMPILES)
-    for shape in [(), (3,), (2, 3), (7,)]:
-        p = je.EngineParams(T_h=np.full(shape, 0.7), kappa_h=0.05)
+    for shape, bath in [((), "bosonic"), ((3,), "fermionic"), ((2, 3), "bosonic"), ((7,), "fermionic")]:
+        p = je.EngineParams(T_h=np.full(shape, 0.7), kappa_h=0.05, bath=bath)
         o = je.evolve(p, TIMES * 3)
         assert o.rho.shape == shape + (len(TIMES), 4, 4) and o.J.shape == shape + (len(TIMES),)
         o = je.evolve(p, np.linspace(0.0, 9e4, len(UNIFORM)), rho0=uniform[0][0])

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 
 from .. import _compile
 from .._checks import unflat
+from .._models import engine as _model
 from .._models.params import flat, prepare
 from .._solve import counting
 from . import fast
@@ -65,13 +66,17 @@ class Thermodynamics(NamedTuple):
 
 
 @_compile.bucketed(name="thermodynamics", static_argnames=("bath",))
-def thermodynamics_impl(p, *, bath: str) -> Thermodynamics:
-    theta, x, _, ok, solve = counting.steady_pauli(p)
+def thermodynamics_impl(batch, *, bath: str) -> Thermodynamics:
+    """`Thermodynamics` of batch = (bosonic-typed flat p, fermionic flag) (`_model.split_bath`): one program serves
+    both baths."""
+    p, fermionic = batch
+    with _model.dynamic_bath(fermionic):
+        theta, x, _, ok, solve = counting.steady_pauli(p)
+        c1, c2, _ = counting.cumulants(theta, x, counting.counting_weights(p, bath, "particles"), 2, solve)
     Q_h, Q_c = fast._heat_from_pauli(theta.T, x.T)
     sigma = -Q_h / p.T_h - Q_c / p.T_c
     J = jnp.asarray(counting.JUMPS[:, 0], dtype=x.dtype)  # trace row of each unit jump superoperator
     activity = jnp.einsum("bk,kj,bj->b", theta[:, 5:], J, x)
-    c1, c2, _ = counting.cumulants(theta, x, counting.counting_weights(p, bath, "particles"), 2, solve)
     rel = c2 / c1**2
     eps = p.eps_h if bath == "h" else p.eps_c
     ok = ok & jnp.isfinite(c1) & jnp.isfinite(c2) & jnp.isfinite(sigma)
@@ -101,7 +106,8 @@ def thermodynamics(p, *, bath: str = "h", throw: bool = True) -> Thermodynamics:
     """
     counting.check_counting_args(bath, "particles", 2)
     p, shape = prepare(p)
-    out = unflat(thermodynamics_impl(flat(p), bath=bath), shape)  # bucketed, chunks on every core (`_compile`)
+    # bucketed (chunks on every core, `_compile`); the bath as data: one program for both baths
+    out = unflat(thermodynamics_impl(_model.split_bath(flat(p)), bath=bath), shape)
     if throw:
         from .._checks import raise_if_failed
 

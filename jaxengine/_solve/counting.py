@@ -156,9 +156,13 @@ def steady_pauli(p):
 
 
 @_compile.bucketed(name="counting_statistics", static_argnames=("bath", "quantity", "order"))
-def counting_impl(p, *, bath: str, quantity: str, order: int) -> CountingStatistics:
-    theta, x, _, ok, solve = steady_pauli(p)
-    c1, c2, c3 = cumulants(theta, x, counting_weights(p, bath, quantity), order, solve)
+def counting_impl(batch, *, bath: str, quantity: str, order: int) -> CountingStatistics:
+    """`CountingStatistics` of batch = (bosonic-typed flat p, fermionic flag) (`_model.split_bath`): the bath is data,
+    so one program serves both baths."""
+    p, fermionic = batch
+    with _model.dynamic_bath(fermionic):
+        theta, x, _, ok, solve = steady_pauli(p)
+        c1, c2, c3 = cumulants(theta, x, counting_weights(p, bath, quantity), order, solve)
     fano = c2 / jnp.abs(c1)
     ok = ok & jnp.isfinite(c1) & jnp.isfinite(c2) & (jnp.isfinite(c3) | (order < 3))
     return CountingStatistics(c1, c2, c3, fano, ok)
@@ -203,7 +207,7 @@ def counting_statistics(p, *, bath: str = "h", quantity: str = "particles", orde
     check_counting_args(bath, quantity, order)
     p, shape = prepare(p)
     # bucketed: one executable per bucket (from the disk cache when there), chunks of the largest on every core
-    out = unflat(counting_impl(flat(p), bath=bath, quantity=quantity, order=order), shape)
+    out = unflat(counting_impl(_model.split_bath(flat(p)), bath=bath, quantity=quantity, order=order), shape)
     if throw:
         from .._checks import raise_if_failed
 

@@ -113,7 +113,16 @@ def steady_and_generator(p):
         x, residual, ok = _kernel.fast_solve(q)
         return x.T, residual, ok
 
-    x_ss, residual, ok = chunks.blocked(one_block, p)
+    flag = _model.DYNAMIC_BATH.get()
+    if flag is None:
+        x_ss, residual, ok = chunks.blocked(one_block, p)
+    else:  # the bath is data (`_model.dynamic_bath`): the per-point flag goes through the blocks with p
+
+        def block(batch):
+            with _model.dynamic_bath(batch[1]):
+                return one_block(batch[0])
+
+        x_ss, residual, ok = chunks.blocked(block, (p, flag))
     return theta, M[:, 1:, 1:], x_ss, residual, ok
 
 
@@ -158,9 +167,11 @@ def evolve_pauli(p, x0, times, *, mode, squarings, t0=None, h=None, from_zero=Fa
     return x, theta, residual, ok
 
 
-@_compile.bucketed(name="relaxation")
+@_compile.bucketed(name="relaxation", threads=False)
 def relaxation_impl(p) -> Relaxation:
-    """`Relaxation` of flat prepared parameters: eigenvalues of the trace-eliminated block A (those of M but its 0)."""
+    """`Relaxation` of flat prepared parameters: eigenvalues of the trace-eliminated block A (those of M but its 0).
+    LAPACK (`eigvals`): the chunks of a large batch run one after another (`threads=False`; concurrent batched
+    LAPACK calls have hung on small machines, `_linalg.dense`)."""
     theta = _model._coefficients(p)
     M = jnp.einsum("bk,kij->bij", theta, jnp.asarray(pauli.GENERATORS, dtype=theta.dtype))
     lam = jnp.linalg.eigvals(M[:, 1:, 1:])
@@ -283,10 +294,14 @@ OBSERVE_BUCKETS = (256, 2048)  # 2048 states: one block of the kernel
     buckets=STATE_BUCKETS,
 )
 def states_impl(batch, *, mode, squarings, from_zero):
-    """(x (B, T, 16), theta (B, 9), residual (B,), ok (B, T), J_c (B,)) for batch as in `evolve_impl`."""
-    p, x0, times, t0, h = batch
-    x, theta, residual, ok = evolve_pauli(p, x0, times, mode=mode, squarings=squarings, t0=t0, h=h, from_zero=from_zero)
-    return x, theta, residual, ok, _closed(p)["J_c"]
+    """(x (B, T, 16), theta (B, 9), residual (B,), ok (B, T), J_c (B,)) for batch as in `evolve_impl`, but with
+    (bosonic-typed p, fermionic flag (B,)) for p (`_model.split_bath`): one program serves both baths."""
+    (p, fermionic), x0, times, t0, h = batch
+    with _model.dynamic_bath(fermionic):
+        x, theta, residual, ok = evolve_pauli(
+            p, x0, times, mode=mode, squarings=squarings, t0=t0, h=h, from_zero=from_zero
+        )
+        return x, theta, residual, ok, _closed(p)["J_c"]
 
 
 @_compile.bucketed(name="evolve_observables", compiler_options=chunks.COMPILER_OPTIONS, buckets=OBSERVE_BUCKETS)
@@ -303,8 +318,9 @@ def run(batch, T: int, *, mode, squarings, from_zero) -> Observables:
     if _compile.is_traced(batch):
         out = evolve_impl(batch, mode=mode, squarings=squarings, from_zero=from_zero)
         return jax.tree.map(lambda v: v[:, :T], out)
+    p, *rest = batch
     x, theta, residual, ok, J_c = jax.tree.map(
-        np.asarray, states_impl(batch, mode=mode, squarings=None, from_zero=from_zero)
+        np.asarray, states_impl((_model.split_bath(p), *rest), mode=mode, squarings=None, from_zero=from_zero)
     )
     B = x.shape[0]
     states = np.ascontiguousarray(x[:, :T]).reshape(B * T, 16)
