@@ -319,13 +319,14 @@ def run(batch, T: int, *, mode, squarings, from_zero) -> Observables:
         out = evolve_impl(batch, mode=mode, squarings=squarings, from_zero=from_zero)
         return jax.tree.map(lambda v: v[:, :T], out)
     p, *rest = batch
-    x, theta, residual, ok, J_c = jax.tree.map(
-        np.asarray, states_impl((_model.split_bath(p), *rest), mode=mode, squarings=None, from_zero=from_zero)
+    # NumPy results (`.host`): reshaped here, then taken over by JAX without a copy where aligned (`_as_jax`)
+    x, theta, residual, ok, J_c = states_impl.host(
+        (_model.split_bath(p), *rest), mode=mode, squarings=None, from_zero=from_zero
     )
     B = x.shape[0]
     states = np.ascontiguousarray(x[:, :T]).reshape(B * T, 16)
-    o = observe_impl((np.repeat(theta, T, axis=0), states))
-    o = {k: np.asarray(v).reshape((B, T) + v.shape[1:]) for k, v in o.items()}
+    o = observe_impl.host((np.repeat(theta, T, axis=0), states))
+    o = {k: v.reshape((B, T) + v.shape[1:]) for k, v in o.items()}
     J = o["Q_h"] - o["Q_c"]
     J_c = np.broadcast_to(J_c[:, None], (B, T))
     pos = J_c > 0
@@ -342,7 +343,15 @@ def run(batch, T: int, *, mode, squarings, from_zero) -> Observables:
         np.broadcast_to(residual[:, None], (B, T)),
         ok[:, :T],
     )
-    return Observables(*(jax.device_put(np.ascontiguousarray(v)) for v in fields))  # (jnp.asarray: a compile per shape)
+    return Observables(*(_as_jax(v) for v in fields))
+
+
+def _as_jax(v) -> jax.Array:
+    """A NumPy result as a JAX array: without a copy when it is writable, contiguous and 64-byte aligned (the chunked
+    outputs of `_compile.bucketed`), else a copy (`jnp.asarray` would compile a copy program per shape)."""
+    if v.flags.writeable and v.flags.c_contiguous and v.ctypes.data % 64 == 0 and jax.default_backend() == "cpu":
+        return jax.dlpack.from_dlpack(v)
+    return jax.device_put(np.ascontiguousarray(v))
 
 
 def check_times(times) -> jax.Array:
