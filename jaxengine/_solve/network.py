@@ -104,7 +104,14 @@ def solve_sparse(theta, n: int, structure: tuple):
     # refined point by point (a select, not a batch-wide cond), so that a point's result does not depend on the
     # other points of its batch (padding and chunking change nothing); nan (a singular point) compares False
     refine = jnp.max(jnp.abs(r) - REFINE_TOL * jnp.finfo(y.dtype).eps * den, axis=0) > 0
-    y = jnp.where(refine[None], y + sparse_lu.solve(plan, factors, r), y)
+    # the cond only skips the work when no point needs it: the select decides per point
+    y = jax.lax.cond(
+        jnp.any(refine),
+        lambda y, r: jnp.where(refine[None], y + sparse_lu.solve(plan, factors, r), y),
+        lambda y, r: y,
+        y,
+        r,
+    )
     r = residual_of(y)
     x = jnp.concatenate([jnp.ones_like(y[:1]), y]).T  # (B, D)
     D = N + 1
