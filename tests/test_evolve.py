@@ -270,3 +270,31 @@ def test_fermionic_against_scipy_expm():
     # the bath matters: the bosonic engine at the same parameters evolves differently
     bos = je.evolve(p.replace(bath="bosonic"), TIMES[5:6])
     assert np.abs(np.asarray(bos.rho[:, 0] - o.rho[:, 5])).max() > 1e-4
+
+
+def test_kappa_zero_x_state_path_against_scipy_expm(points):
+    """kappa = 0 from |00> (an X state): eager calls propagate the 7 X components only and take N and C in closed
+    form (`_observables.xstate`). Against SciPy expm as above, on both schedules; ρ stays exactly X-shaped; a
+    non-X initial state (or one kappa != 0 point) takes the general programs."""
+    from jaxengine._models.params import flat, prepare
+    from jaxengine._solve import evolve as ev
+
+    k0 = je.EngineParams(**{f: np.asarray(getattr(points, f))[:2] for f in je._models.params.NUMERIC_FIELDS})
+    k0 = k0.replace(T_h=np.array([0.7, 1.3]))  # point 1 hot enough to entangle in the steady state
+    ground = np.broadcast_to(np.eye(16)[0] + np.eye(16)[3] * -1 + np.eye(16)[12] * -1 + np.eye(16)[15], (2, 16))
+    assert ev.x_only(flat(prepare(k0)[0]), ground)
+    assert not ev.x_only(flat(prepare(points)[0]), np.broadcast_to(ground[0], (6, 16)))
+    for times in (TIMES[:-2], UNIFORM):
+        o = je.evolve(k0, times)
+        assert bool(o.ok.all())
+        anti = np.ones((4, 4), bool)
+        anti[np.arange(4), np.arange(4)] = anti[np.arange(4), 3 - np.arange(4)] = False
+        assert np.all(np.asarray(o.rho)[..., anti] == 0)
+        for i in range(2):
+            rho_ref, H, c_ops = np_evolve(point(k0, i), _ground(), times)
+            np.testing.assert_allclose(o.rho[i], rho_ref, rtol=0, atol=1e-12)
+            heat = np.array([np_heat(H, c_ops, r) for r in rho_ref])
+            np.testing.assert_allclose(o.Q_h[i], heat[:, 0], rtol=1e-9, atol=1e-15)
+            np.testing.assert_allclose(o.negativity[i], [np_negativity(r) for r in rho_ref], rtol=0, atol=1e-12)
+            np.testing.assert_allclose(o.concurrence[i], [np_concurrence(r) for r in rho_ref], rtol=0, atol=1e-7)
+        assert float(np.max(o.negativity)) > 0  # the closed forms were exercised on entangled states

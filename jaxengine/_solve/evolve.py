@@ -55,7 +55,7 @@ from .._linalg import jacobi
 from .._linalg.expm import expm
 from .._models import engine as _model
 from .._models.params import flat, prepare
-from .._observables import fast
+from .._observables import fast, xstate
 from .._observables.closed_forms import Observables, _closed, witness_ratio
 from . import chunks
 from . import kernel as _kernel
@@ -155,12 +155,24 @@ def propagate(A, d0, times, *, mode: str, squarings: int, t0=None, h=None, from_
     return jnp.swapaxes(ds, 0, 1), jnp.broadcast_to(ok[:, None], (B, T))
 
 
-def evolve_pauli(p, x0, times, *, mode, squarings, t0=None, h=None, from_zero=False):
-    """Pauli vectors x(t) (B, T, 16), and (theta, residual, ok (B, T)) for flat prepared parameters and x0 (B, 16)."""
+# The X subspace of the trace-eliminated system (`_observables.xstate`): invariant under A when kappa_h = kappa_c = 0
+X_ROWS = np.array(xstate.X_INDICES[1:]) - 1
+
+
+def evolve_pauli(p, x0, times, *, mode, squarings, t0=None, h=None, from_zero=False, x_only=False):
+    """Pauli vectors x(t) (B, T, 16), and (theta, residual, ok (B, T)) for flat prepared parameters and x0 (B, 16).
+
+    `x_only` (static; for kappa_h = kappa_c = 0 and X-shaped x0 only, which the caller checks): the propagation runs
+    on the 7 components of the X subspace, which A leaves invariant there (the other 8 of d are exactly 0 at all
+    times), so each exponential is a 7x7 instead of a 15x15 problem."""
     theta, A, x_ss, residual, ss_ok = steady_and_generator(p)
-    d, ok = propagate(
-        A, x0[:, 1:] - x_ss[:, 1:], times, mode=mode, squarings=squarings, t0=t0, h=h, from_zero=from_zero
-    )
+    d0 = x0[:, 1:] - x_ss[:, 1:]
+    if x_only:
+        A_x, d0_x = A[:, X_ROWS][:, :, X_ROWS], d0[:, X_ROWS]
+        d, ok = propagate(A_x, d0_x, times, mode=mode, squarings=squarings, t0=t0, h=h, from_zero=from_zero)
+        d = jnp.zeros(d.shape[:-1] + (15,), d.dtype).at[..., X_ROWS].set(d)
+    else:
+        d, ok = propagate(A, d0, times, mode=mode, squarings=squarings, t0=t0, h=h, from_zero=from_zero)
     x = jnp.concatenate([jnp.ones_like(d[..., :1]), x_ss[:, None, 1:] + d], axis=-1)
     purity = jnp.sum(x * x, axis=-1) / 4
     ok = ok & ss_ok[:, None] & jnp.all(jnp.isfinite(x), axis=-1) & (purity <= 1 + 1e-9)
@@ -237,6 +249,18 @@ def _observe_rows(theta, x):
     )
 
 
+def _observe_x_rows(theta, x):
+    """`_observe_rows` for X states (`_observables.xstate`): N and C in closed form instead of two Jacobi problems."""
+    Q_h, Q_c = fast._heat_from_pauli(theta, x)
+    return dict(
+        Q_h=Q_h,
+        Q_c=Q_c,
+        negativity=xstate.negativity_x(x),
+        concurrence=xstate.concurrence_x(x),
+        rho=pauli.rho_from_pauli_batch_last(x),
+    )
+
+
 def observe(theta, x, block=None):
     """Observables of states x (n, 16) under generators theta (n, 9), in blocks of `block_size()` points."""
     n = x.shape[0]
@@ -289,17 +313,17 @@ OBSERVE_BUCKETS = (256, 2048)  # 2048 states: one block of the kernel
 
 @_compile.bucketed(
     name="evolve_states",
-    static_argnames=("mode", "squarings", "from_zero"),
+    static_argnames=("mode", "squarings", "from_zero", "x_only"),
     compiler_options=chunks.COMPILER_OPTIONS,
     buckets=STATE_BUCKETS,
 )
-def states_impl(batch, *, mode, squarings, from_zero):
+def states_impl(batch, *, mode, squarings, from_zero, x_only=False):
     """(x (B, T, 16), theta (B, 9), residual (B,), ok (B, T), J_c (B,)) for batch as in `evolve_impl`, but with
     (bosonic-typed p, fermionic flag (B,)) for p (`_model.split_bath`): one program serves both baths."""
     (p, fermionic), x0, times, t0, h = batch
     with _model.dynamic_bath(fermionic):
         x, theta, residual, ok = evolve_pauli(
-            p, x0, times, mode=mode, squarings=squarings, t0=t0, h=h, from_zero=from_zero
+            p, x0, times, mode=mode, squarings=squarings, t0=t0, h=h, from_zero=from_zero, x_only=x_only
         )
         return x, theta, residual, ok, _closed(p)["J_c"]
 
@@ -311,6 +335,19 @@ def observe_impl(batch):
     return _observe_rows(theta.T, x.T)
 
 
+@_compile.bucketed(name="evolve_observables_x", compiler_options=chunks.COMPILER_OPTIONS, buckets=OBSERVE_BUCKETS)
+def observe_x_impl(batch):
+    """`observe_impl` for X states (`_observables.xstate`): the negativity and the concurrence in closed form."""
+    theta, x = batch
+    return _observe_x_rows(theta.T, x.T)
+
+
+def x_only(p, x0) -> bool:
+    """Whether an eager batch may take the X-state programs: kappa_h = kappa_c = 0 at every point and X-shaped
+    initial states (then every state of the evolution is an X state, `_observables.xstate`)."""
+    return bool(np.all(np.asarray(p.kappa_h) == 0) and np.all(np.asarray(p.kappa_c) == 0)) and xstate.is_x_state(x0)
+
+
 def run(batch, T: int, *, mode, squarings, from_zero) -> Observables:
     """`Observables` of shape (B, T) (the first T time slots) for batch as in `evolve_impl`: traced inputs run
     `evolve_impl` inside the caller's trace; concrete ones the two cached programs above (`squarings=None`: exactly
@@ -319,13 +356,14 @@ def run(batch, T: int, *, mode, squarings, from_zero) -> Observables:
         out = evolve_impl(batch, mode=mode, squarings=squarings, from_zero=from_zero)
         return jax.tree.map(lambda v: v[:, :T], out)
     p, *rest = batch
+    xs = x_only(p, rest[0])  # kappa = 0 from an X state: 7x7 exponentials and closed-form N and C
     # NumPy results (`.host`): reshaped here, then taken over by JAX without a copy where aligned (`_as_jax`)
     x, theta, residual, ok, J_c = states_impl.host(
-        (_model.split_bath(p), *rest), mode=mode, squarings=None, from_zero=from_zero
+        (_model.split_bath(p), *rest), mode=mode, squarings=None, from_zero=from_zero, x_only=xs
     )
     B = x.shape[0]
     states = np.ascontiguousarray(x[:, :T]).reshape(B * T, 16)
-    o = observe_impl.host((np.repeat(theta, T, axis=0), states))
+    o = (observe_x_impl if xs else observe_impl).host((np.repeat(theta, T, axis=0), states))
     o = {k: v.reshape((B, T) + v.shape[1:]) for k, v in o.items()}
     J = o["Q_h"] - o["Q_c"]
     J_c = np.broadcast_to(J_c[:, None], (B, T))
