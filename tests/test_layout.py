@@ -25,7 +25,6 @@ LAYERS = {
     "_optimise": 5,
     "_network_apps": 5,
     "reproduce": 5,
-    "_figures_network": 5,
     "cli": 6,
 }
 
@@ -36,10 +35,7 @@ ALLOWED = {("_solve.evolve", "_observables")}
 
 
 def _layer(dotted: str):
-    top = dotted.split(".")[0]
-    if top.startswith("_cli"):
-        return LAYERS["cli"]
-    return LAYERS.get(top)
+    return LAYERS.get(dotted.split(".")[0])
 
 
 def _imports():

@@ -25,7 +25,7 @@ def _programs(throughput: bool):
 
 
 def _cmd_warmup(args) -> int:
-    from . import _compile
+    from .. import _compile
 
     directory = _compile.cache_dir()
     if args.clear:

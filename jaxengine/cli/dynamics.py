@@ -1,7 +1,7 @@
 """`jaxengine evolve` and `jaxengine fluctuations`: argparse over `evolve`, `relaxation`, `counting_statistics` and
 `thermodynamics` (no physics here)."""
 
-from ._cli_solvers import _add_grid_options, _add_output_options, _emit, _grid
+from .solvers import _add_grid_options, _add_output_options, _emit, _grid
 
 
 def _times(args):
@@ -43,7 +43,7 @@ def _cmd_evolve(args):
 
     import jaxengine as je
 
-    from .cli import params_from_args
+    from . import params_from_args
 
     p = params_from_args(args)
     times = _times(args)
@@ -64,7 +64,7 @@ def _cmd_evolve(args):
 
 
 def register_evolve(sub):
-    from .cli import add_param_options
+    from . import add_param_options
 
     p = sub.add_parser(
         "evolve",

@@ -23,7 +23,7 @@ import tempfile
 import textwrap
 import time
 
-from ._models.params import DEFAULTS, NUMERIC_FIELDS
+from .._models.params import DEFAULTS, NUMERIC_FIELDS
 
 # --------------------------------------------------------------------------------------------------------- scan
 
@@ -148,7 +148,7 @@ def _child_argv(args) -> list:
 
 def _launch(args) -> int:
     """`--processes N`: N local processes of one multi-process scan; report any that fails."""
-    from . import _scan
+    from .. import _scan
 
     n = args.processes
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -207,7 +207,7 @@ def _cmd_scan(args):
 
     import jaxengine as je
 
-    from . import _scan
+    from .. import _scan
 
     axes = {}
     for text in args.axis:

@@ -7,13 +7,13 @@ import argparse
 import json
 import sys
 
-from ._cli_dynamics import register_evolve, register_fluctuations
-from ._cli_network import register_network
-from ._cli_scan import register_plot, register_scan
-from ._cli_solvers import register_critical, register_kappa_max, register_optimise
-from ._cli_warmup import register_warmup
-from ._models.params import DEFAULTS, NUMERIC_FIELDS
-from .reproduce import register_reproduce
+from .._models.params import DEFAULTS, NUMERIC_FIELDS
+from ..reproduce import register_reproduce
+from .dynamics import register_evolve, register_fluctuations
+from .network import register_network
+from .scan import register_plot, register_scan
+from .solvers import register_critical, register_kappa_max, register_optimise
+from .warmup import register_warmup
 
 
 def add_param_options(parser: argparse.ArgumentParser):
@@ -25,7 +25,7 @@ def add_param_options(parser: argparse.ArgumentParser):
 
 
 def params_from_args(args):
-    from ._models.params import EngineParams
+    from .._models.params import EngineParams
 
     return EngineParams(**{name: getattr(args, name) for name in NUMERIC_FIELDS}, bath=args.bath)
 
@@ -90,6 +90,3 @@ def main(argv=None) -> int:
         print(f"jaxengine {args.command}: error: {e}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,8 +4,8 @@ import csv
 import json
 import sys
 
-from ._cli_scan import add_set_options, parse_axis, parse_set
-from ._models.params import NUMERIC_FIELDS
+from .._models.params import NUMERIC_FIELDS
+from .scan import add_set_options, parse_axis, parse_set
 
 
 def _add_grid_options(p, example: str):
@@ -24,7 +24,7 @@ def _grid(args):
     """(EngineParams with one flat batch over the outer product of the axes, [(name, flat values)])."""
     import numpy as np
 
-    from ._models.params import EngineParams
+    from .._models.params import EngineParams
 
     fixed = dict(parse_set(s) for s in args.set)
     axes = [parse_axis(a) for a in args.axis]
