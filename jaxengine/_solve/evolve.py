@@ -294,7 +294,7 @@ def _observe_x_rows(theta, x):
         Q_c=Q_c,
         negativity=xstate.negativity_x(x),
         concurrence=xstate.concurrence_x(x),
-        rho=pauli.rho_from_pauli_batch_last(x),
+        rho=xstate.rho_x(x),
     )
 
 
@@ -372,7 +372,11 @@ def observe_impl(batch):
     return _observe_rows(theta.T, x.T)
 
 
-@_compile.bucketed(name="evolve_observables_x", compiler_options=chunks.COMPILER_OPTIONS, buckets=OBSERVE_BUCKETS)
+# closed forms need no cache blocking: larger chunks, fewer dispatches
+OBSERVE_X_BUCKETS = (256, 2048, 8192)
+
+
+@_compile.bucketed(name="evolve_observables_x", compiler_options=chunks.COMPILER_OPTIONS, buckets=OBSERVE_X_BUCKETS)
 def observe_x_impl(batch):
     """`observe_impl` for X states (`_observables.xstate`): the negativity and the concurrence in closed form."""
     theta, x = batch
