@@ -416,20 +416,7 @@ def bucketed(
     def call(batch, *args, **static):
         if is_traced((batch, args)):
             return jitted(batch, *args, **static)
-        leaves = jax.tree.leaves(batch)
-        n = leaves[0].shape[0]
-        size = bucket(n, buckets)
-        host = jax.tree.map(np.asarray, batch)
-        args = jax.tree.map(np.asarray, args)
-
-        def run(part):
-            exe = executable(label, jitted, (part, *args), static, compiler_options)
-            return exe(part, *args)
-
-        if n <= size:
-            out = run(pad_batch(host, size))
-            return jax.tree.map(lambda y: jax.device_put(np.asarray(y)[:n]), out) if n < size else out
-        return _chunked(run, host, n, size, threads)
+        return run_eager(batch, args, static, device=True)
 
     call.jitted = jitted
     call.host = host_call

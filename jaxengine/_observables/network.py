@@ -61,6 +61,22 @@ class NetworkObservables(NamedTuple):
     ok: jax.Array
 
 
+def _pair_states(x, n: int):
+    """(xs (B P, 16), square): the Pauli vectors of every pair's reduced state (pairs i < j, `gen.pairs`) for the
+    network states x (B, 4^n), and the function that puts one value per pair into symmetric (B, n, n) matrices."""
+    prs = gen.pairs(n)
+    B, P = x.shape[0], len(prs)
+    xs = jnp.stack([gen.pair_pauli(x, n, i, j) for i, j in prs], axis=1).reshape(B * P, 16)
+    iu = tuple(np.array(a) for a in zip(*prs, strict=True))
+
+    def square(vals):
+        vals = vals.reshape(B, P)
+        out = jnp.zeros((B, n, n), vals.dtype).at[:, iu[0], iu[1]].set(vals)
+        return out.at[:, iu[1], iu[0]].set(vals)
+
+    return xs, square
+
+
 def _pair_entanglement(x, n: int):
     r"""(negativity, concurrence), each (B, n, n), of every pair's reduced state, from the Pauli vector x (B, 4^n).
 
@@ -69,19 +85,9 @@ def _pair_entanglement(x, n: int):
     one negative eigenvalue), the concurrence Wootters'; both by cyclic Jacobi in pure JAX (no LAPACK: the
     program can run in threads, see `_linalg.dense`), with exact derivative rules.
     """
-    prs = gen.pairs(n)
-    B, P = x.shape[0], len(prs)
-    xs = jnp.stack([gen.pair_pauli(x, n, i, j) for i, j in prs], axis=1).reshape(B * P, 16)
+    xs, square = _pair_states(x, n)
     neg = jnp.maximum(-compact_observables.lambda_min(xs), 0)
-    conc = compact_observables.concurrence(xs)
-    iu = tuple(np.array(a) for a in zip(*prs, strict=True))
-
-    def square(vals):
-        vals = vals.reshape(B, P)
-        out = jnp.zeros((B, n, n), vals.dtype).at[:, iu[0], iu[1]].set(vals)
-        return out.at[:, iu[1], iu[0]].set(vals)
-
-    return square(neg), square(conc)
+    return square(neg), square(compact_observables.concurrence(xs))
 
 
 def _pair_entanglement_eager(x, n: int):
@@ -90,18 +96,9 @@ def _pair_entanglement_eager(x, n: int):
     the concurrence), ~1 us per pair and point instead of ~25 us for the rolled Jacobi of the compact routines (whose
     per-iteration overhead dominates at these batch sizes); they add ~4 s to the program's one compilation (kept in
     the disk cache)."""
-    prs = gen.pairs(n)
-    B, P = x.shape[0], len(prs)
-    xs = jnp.stack([gen.pair_pauli(x, n, i, j) for i, j in prs], axis=1).reshape(B * P, 16).T  # (16, B P)
-    neg, conc = fast._negativity_from_pauli(xs), fast._concurrence_from_pauli(xs)
-    iu = tuple(np.array(a) for a in zip(*prs, strict=True))
-
-    def square(vals):
-        vals = vals.reshape(B, P)
-        out = jnp.zeros((B, n, n), vals.dtype).at[:, iu[0], iu[1]].set(vals)
-        return out.at[:, iu[1], iu[0]].set(vals)
-
-    return square(neg), square(conc)
+    xs, square = _pair_states(x, n)
+    xs = xs.T  # (16, B P): batch last
+    return square(fast._negativity_from_pauli(xs)), square(fast._concurrence_from_pauli(xs))
 
 
 def _entropy(net, Q, I):
