@@ -17,6 +17,10 @@ def _flat(p):
     return flat(prepare(p)[0])
 
 
+# ~35-40 s each of Pallas interpretation on CPU: slow there; on a GPU (bench/gpu.sh) compiled, and in the fast suite
+SLOW_OFF_GPU = pytest.mark.slow if jax.default_backend() != "gpu" else (lambda f: f)
+
+
 @pytest.fixture(scope="module")
 def fused_interpret():
     return jax.jit(lambda p: _fused.fused_observables(p, interpret=True))
@@ -47,7 +51,7 @@ def test_fused_matches_the_dense_reference_in_interpret_mode(rng, fused_interpre
         np.testing.assert_allclose(o[k][good], x[k][good], rtol=1e-12, atol=1e-18, err_msg=k)
 
 
-@pytest.mark.slow  # ~40 s of Pallas interpretation on CPU; bench/gpu.sh runs it on a GPU
+@SLOW_OFF_GPU
 def test_fused_derivatives_are_the_xla_kernels(rng):
     """The fused kernel's custom_jvp takes its tangents from the XLA kernel's implicit rules: forward and reverse."""
     p = _flat(random_params(rng, 8))
@@ -93,7 +97,7 @@ def test_kernel_argument_is_checked():
                 call()
 
 
-@pytest.mark.slow  # ~35 s of Pallas interpretation on CPU; bench/gpu.sh runs it on a GPU
+@SLOW_OFF_GPU
 def test_public_paths_run_the_fused_kernel(rng, monkeypatch):
     """`observables(kernel="fused")` and `scan(kernel="fused")` end to end (on CPU through Pallas's interpreter,
     which the module flag allows): the same values as the XLA kernel, N-D shapes, the scan's chunks and padding."""
