@@ -179,6 +179,20 @@ def local_rates(net):
     return net.gamma * up, net.gamma * down
 
 
+def _group_terms(k, pos, vals):
+    """(uniq, kk, cc): the distinct flat positions `uniq` of generator entries given as terms (coefficient index k,
+    position pos, value), and per position the padded lists of its terms' indices kk and values cc (zero padding)."""
+    uniq, slot = np.unique(pos, return_inverse=True)
+    m = int(np.bincount(slot).max())
+    kk = np.zeros((len(uniq), m), np.int32)
+    cc = np.zeros((len(uniq), m))
+    fill = np.zeros(len(uniq), int)
+    for e, u in enumerate(slot):
+        kk[u, fill[u]], cc[u, fill[u]] = k[e], vals[e]
+        fill[u] += 1
+    return uniq, kk, cc
+
+
 @functools.cache
 def _gather_plan(n: int, which: int | None):
     """The sparse generator regrouped by matrix position, for a gather instead of a scatter-add (serial on CPU).
@@ -191,16 +205,7 @@ def _gather_plan(n: int, which: int | None):
         sel = k < which
         k, rows, cols, vals = k[sel], rows[sel], cols[sel], vals[sel]
     D = 4**n
-    pos = rows * D + cols
-    uniq, slot = np.unique(pos, return_inverse=True)
-    m = np.bincount(slot).max()
-    kk = np.zeros((len(uniq), m), np.int32)
-    cc = np.zeros((len(uniq), m))
-    fill = np.zeros(len(uniq), int)
-    for e in range(len(pos)):
-        u = slot[e]
-        kk[u, fill[u]], cc[u, fill[u]] = k[e], vals[e]
-        fill[u] += 1
+    uniq, kk, cc = _group_terms(k, rows * D + cols, vals)
     inv = np.full(D * D, len(uniq), np.int32)
     inv[uniq] = np.arange(len(uniq))
     return kk, cc, inv
@@ -274,15 +279,7 @@ def sparse_pattern(n: int, structure: tuple):
     sel = live[t["k"]]
     k, rows, cols, vals = (t[name][sel] for name in ("k", "rows", "cols", "vals"))
     D = 4**n
-    uniq, slot = np.unique(rows * D + cols, return_inverse=True)
-    m = int(np.bincount(slot).max())
-    kk = np.zeros((len(uniq), m), np.int32)
-    cc = np.zeros((len(uniq), m))
-    fill = np.zeros(len(uniq), int)
-    for e in range(len(slot)):
-        u = slot[e]
-        kk[u, fill[u]], cc[u, fill[u]] = k[e], vals[e]
-        fill[u] += 1
+    uniq, kk, cc = _group_terms(k, rows * D + cols, vals)
     r, c = uniq // D, uniq % D
     if np.any(r == 0):
         raise AssertionError("row 0 of the generator must vanish (trace preservation)")

@@ -8,8 +8,9 @@ r"""Figures beyond the paper for networks and the global master equation (comput
 - `three_qubits`: pairwise negativities of a three-qubit triangle (qubit 0 hot, qubit 2 cold, qubit 1 without a
   bath) over the coupling $g$ and $T_h$.
 
-Every number comes from the public API (`observables` of `EngineParams` and `Network`). `write(out)` writes
-`<name>.png` and `<name>.csv` for each; `jaxengine.reproduce` can call the same functions.
+Every number comes from the public API (`observables` of `EngineParams` and `Network`). Each figure's module
+(`local_global.py`, `entropy_sign.py`, `three_qubits.py`) registers it with `jaxengine reproduce`, which writes
+`<name>.png` and `<name>.csv`.
 """
 
 from pathlib import Path
@@ -144,28 +145,3 @@ def plot_three_qubits(D, out: Path):
     N = D["N"]
     cols = dict(T_h=T, g=g, N01=N[..., 0, 1], N12=N[..., 1, 2], N02=N[..., 0, 2])
     _csv(out / "three_qubits.csv", cols, "three-qubit triangle: qubit 0 hot, qubit 1 no bath, qubit 2 cold (T = 0.05)")
-
-
-FIGURES = {
-    "local_global": (compute_local_global, plot_local_global),
-    "entropy_sign": (compute_entropy_sign, plot_entropy_sign),
-    "three_qubits": (compute_three_qubits, plot_three_qubits),
-}
-
-
-def write(out, only=None) -> dict:
-    """Compute and write every figure (or those in `only`) into the folder `out`; returns the computed data."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = {}
-    for name, (compute, plot) in FIGURES.items():
-        if only is None or name in only:
-            data[name] = compute()
-            plot(data[name], out)
-    return data
-
-
-if __name__ == "__main__":
-    import sys
-
-    write(sys.argv[1] if len(sys.argv) > 1 else "figures_network")
